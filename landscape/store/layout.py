@@ -1,0 +1,99 @@
+"""How a run is laid out inside its HDF5 file (format version 1).
+
+    /                      attrs: format, id, name, kind, status ("running" | "complete"),
+                                  parent, config_json, created, updated
+    /config/...            the configuration as typed attributes on nested groups (data, not prose)
+    /environment           attrs: landscape version, git commit, torch, python, device, host...
+    /curves/<split>/<m>    float64 arrays of equal length, one row per evaluation (NaN = not measured)
+    /metrics               attrs: final and best figures, written with status "complete"
+    /checkpoints/<step>/model/<tensor>                  weights and buffers at iteration <step>
+    /checkpoints/<step>/optimizer/<tensor>/<buffer>     optimizer state for that tensor
+    /resume                the latest resumable state (same layout as a checkpoint), removed at the end
+    /mask/<tensor>         the pruning mask the run trained under (bool), if any
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+FORMAT = 1
+
+
+def write_attrs_tree(group: h5py.Group, data: dict[str, Any]) -> None:
+    """Nested dicts become groups; leaves become typed attributes (None as an empty attribute)."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            write_attrs_tree(group.require_group(key), value)
+        elif value is None:
+            group.attrs[key] = h5py.Empty("f")
+        elif isinstance(value, (list, tuple)):
+            group.attrs[key] = np.array([str(v) for v in value], dtype=h5py.string_dtype()) if value else \
+                h5py.Empty(h5py.string_dtype())
+        elif isinstance(value, str):
+            group.attrs[key] = str(value)  # plain str: subclasses such as torch.__version__ do not convert
+        else:
+            group.attrs[key] = value
+
+
+def read_attrs(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        if isinstance(value, h5py.Empty):
+            out[key] = None
+        elif isinstance(value, bytes):
+            out[key] = value.decode()
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out
+
+
+def write_tensors(group: h5py.Group, tensors: dict[str, torch.Tensor]) -> None:
+    for name, tensor in tensors.items():
+        group.create_dataset(name, data=tensor.detach().cpu().numpy())
+
+
+def read_tensors(group: h5py.Group) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.asarray(ds[()])) for name, ds in group.items()}
+
+
+def write_state(group: h5py.Group, model: dict[str, torch.Tensor], optimizer: dict[str, dict[str, torch.Tensor]],
+                step: int) -> None:
+    group.attrs["step"] = step
+    write_tensors(group.create_group("model"), model)
+    opt = group.create_group("optimizer")
+    for name, buffers in optimizer.items():
+        write_tensors(opt.create_group(name), buffers)
+
+
+def read_state(group: h5py.Group) -> tuple[int, dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    model = read_tensors(group["model"])
+    optimizer = {name: read_tensors(sub) for name, sub in group["optimizer"].items()}
+    return int(group.attrs["step"]), model, optimizer
+
+
+def write_curves(group: h5py.Group, curves: dict[str, list[float]]) -> None:
+    for key in list(group.keys()):
+        del group[key]
+    for key, values in curves.items():
+        group.create_dataset(key, data=np.asarray(values, dtype=np.float64))
+
+
+def read_curves(group: h5py.Group) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = np.asarray(obj[()])
+
+    group.visititems(visit)
+    return out
+
+
+def config_json(attrs: h5py.AttributeManager) -> dict[str, Any]:
+    return json.loads(attrs["config_json"])

@@ -1,0 +1,1 @@
+"""The training engine: configuration, schedules, populations and the loop that drives them."""

@@ -1,0 +1,224 @@
+"""Training configuration as frozen dataclasses.
+
+A `TrainConfig` says everything that determines a training run's result; its canonical JSON form
+is hashed into the run ID, so two runs with the same configuration are the same run. Fields that
+only say *where* things are (data directory, store, device) are not part of it.
+
+Defaults come in two layers, as in open_lth's hparams: the dataclass defaults are neutral, and
+`recipe(model, dataset)` fills in the published hyperparameters for a model (Frankle & Carbin 2019
+for the LeNets and Conv-2/4/6, open_lth / Frankle et al. 2020 for the CIFAR VGGs and ResNets).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from ..errors import ConfigError
+from ..steps import Step, parse_step_list
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
+AUGMENTS = ("none", "flip", "crop", "crop-flip")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lenet_300_100"
+    init: str = "kaiming_normal"
+    width: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"
+    # None until resolved against the dataset: 10% of the training set, at most 5,000 (the
+    # lottery-ticket paper holds 5,000 of MNIST's 60,000 out).
+    val_size: int | None = None
+    split_seed: int = 0
+    augment: str = "none"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    milestones: tuple[str, ...] = ()  # for `step`: the lr is multiplied by gamma at each
+    gamma: float = 0.1
+    warmup: str = "0it"  # linear warm-up from 0 to lr over this many steps
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One seed per source of randomness, so each can be varied alone (e.g. siblings share init)."""
+
+    init: int = 0
+    data_order: int = 0
+    augment: int = 0
+
+
+@dataclass(frozen=True)
+class StartFrom:
+    """Start from a stored checkpoint instead of a fresh init: `run` at iteration `step`."""
+
+    run: str
+    step: int
+    with_optimizer: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: str = "10ep"
+    batch_size: int = 128
+    seeds: Seeds = field(default_factory=Seeds)
+    checkpoint_at: tuple[str, ...] = ("0", "end")
+    eval_every: str = "1ep"
+    start: StartFrom | None = None
+    # A hash of the pruning mask this run trains under (the mask itself is stored with the run).
+    mask: str | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def run_id(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+
+    def default_name(self) -> str:
+        dataset = self.data.dataset.split(":")[0]
+        return f"{self.model.name}-{dataset}-{self.optim.optimizer}-s{self.seeds.init}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        start = data.get("start")
+        return cls(
+            model=ModelConfig(**data["model"]),
+            data=DataConfig(**data["data"]),
+            optim=OptimConfig(**{**data["optim"], "milestones": tuple(data["optim"].get("milestones", ()))}),
+            steps=data["steps"],
+            batch_size=data["batch_size"],
+            seeds=Seeds(**data["seeds"]),
+            checkpoint_at=tuple(data["checkpoint_at"]),
+            eval_every=data["eval_every"],
+            start=StartFrom(**start) if start else None,
+            mask=data.get("mask"),
+        )
+
+    # -- checks -----------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Check every value a user can get wrong; return a canonicalised copy."""
+        o = self.optim
+        if o.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {o.optimizer!r}", f"choose one of {', '.join(OPTIMIZERS)}")
+        if o.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {o.schedule!r}", f"choose one of {', '.join(SCHEDULES)}")
+        if not (math.isfinite(o.lr) and o.lr > 0):
+            raise ConfigError(f"learning rate {o.lr} must be a positive number", "e.g. --lr 0.1")
+        if not (0 <= o.momentum < 1):
+            raise ConfigError(f"momentum {o.momentum} must be in [0, 1)")
+        if o.nesterov and (o.optimizer != "sgd" or o.momentum == 0):
+            raise ConfigError("Nesterov momentum needs --optimizer sgd and --momentum > 0")
+        if not (math.isfinite(o.weight_decay) and o.weight_decay >= 0):
+            raise ConfigError(f"weight decay {o.weight_decay} must be >= 0")
+        if not (0 < o.gamma <= 1):
+            raise ConfigError(f"gamma {o.gamma} must be in (0, 1]")
+        if o.schedule == "step" and not o.milestones:
+            raise ConfigError("the step schedule needs milestones", "e.g. --milestones 80ep,120ep")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size {self.batch_size} must be at least 1")
+        if self.data.augment not in AUGMENTS:
+            raise ConfigError(f"unknown augmentation {self.data.augment!r}", f"choose one of {', '.join(AUGMENTS)}")
+        if self.data.val_size is not None and self.data.val_size < 0:
+            raise ConfigError(f"validation size {self.data.val_size} must be >= 0")
+        if self.model.width <= 0:
+            raise ConfigError(f"width {self.model.width} must be positive")
+        if Step.parse(self.steps).value <= 0:
+            raise ConfigError(f"training length {self.steps} must be positive", "e.g. --steps 2ep")
+        if Step.parse(self.eval_every).value <= 0:
+            raise ConfigError(f"--eval-every {self.eval_every} must be positive", "e.g. 1ep or 500it")
+        for seed in dataclasses.astuple(self.seeds):
+            if seed < 0:
+                raise ConfigError(f"seed {seed} must be >= 0")
+        # Canonical spellings, so `2ep` and `2.0ep` hash alike.
+        return replace(
+            self,
+            steps=str(Step.parse(self.steps)),
+            eval_every=str(Step.parse(self.eval_every)),
+            checkpoint_at=parse_step_list(",".join(self.checkpoint_at)),
+            optim=replace(o, warmup=str(Step.parse(o.warmup)),
+                          milestones=tuple(str(Step.parse(m)) for m in o.milestones)),
+        )
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+# -- recipes ------------------------------------------------------------------------------------
+# Published hyperparameters, per model. A recipe fills every field a user did not set.
+_LENET = dict(optimizer="adam", lr=1.2e-3, batch_size=60, steps="50k")  # Frankle & Carbin 2019
+_CIFAR_SGD = dict(  # open_lth cifar_resnet_20 / cifar_vgg_16 (He et al. 2016 schedule)
+    optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step",
+    milestones=("80ep", "120ep"), gamma=0.1, batch_size=128, steps="160ep",
+)
+RECIPES: dict[str, dict[str, Any]] = {
+    "lenet_300_100": _LENET,
+    "lenet5": _LENET,
+    "conv2": dict(optimizer="adam", lr=2e-4, batch_size=60, steps="20k"),
+    "conv4": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="25k"),
+    "conv6": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="30k"),
+    **{name: _CIFAR_SGD for name in ("vgg11", "vgg16", "vgg19", "resnet20", "resnet32", "resnet56", "resnet18")},
+}
+_OPTIM_FIELDS = {f.name for f in fields(OptimConfig)}
+
+
+def recipe(model: str, dataset: str, **overrides: Any) -> TrainConfig:
+    """The published configuration for `model` on `dataset`, with `overrides` applied.
+
+    Overrides use flat names (`lr`, `batch_size`, `steps`, `optimizer`, `augment`, `seed`...);
+    a value of None means "keep the recipe's".
+    """
+    values = {**RECIPES.get(model, {}), **{k: v for k, v in overrides.items() if v is not None}}
+    optim = OptimConfig(**{k: values[k] for k in _OPTIM_FIELDS if k in values})
+    seed = values.get("seed", 0)
+    seeds = Seeds(init=values.get("init_seed", seed), data_order=values.get("data_seed", seed),
+                  augment=values.get("augment_seed", seed))
+    data = DataConfig(dataset=dataset, val_size=values.get("val_size"),
+                      split_seed=values.get("split_seed", 0),
+                      augment=values.get("augment", default_augment(dataset)))
+    model_cfg = ModelConfig(name=model, init=values.get("init", "kaiming_normal"), width=values.get("width", 1.0))
+    top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at") if k in values}
+    if "checkpoint_at" in top and isinstance(top["checkpoint_at"], str):
+        top["checkpoint_at"] = parse_step_list(top["checkpoint_at"])
+    return TrainConfig(model=model_cfg, data=data, optim=optim, seeds=seeds, **top).validate()
+
+
+def default_augment(dataset: str) -> str:
+    """Crop and flip for natural-image datasets (as in the CIFAR papers); none for digits."""
+    name = dataset.split(":")[0]
+    if name in ("cifar10", "cifar100", "imagefolder"):
+        return "crop-flip"
+    if name == "svhn":
+        return "crop"  # flipping digits changes their meaning
+    return "none"
+
+
+def default_val_size(n_train: int) -> int:
+    return min(5000, round(0.1 * n_train))
