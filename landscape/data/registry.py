@@ -1,0 +1,85 @@
+"""Dataset names, where their files live, and loading them (through the cache where decoding is slow)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from .cache import cache_dir, cached
+from .cifar import read_cifar10, read_cifar100
+from .dataset import Dataset
+from .digits import read_digits
+from .idx import read_fashion_mnist, read_mnist
+from .imagefolder import PREFIX as IMAGEFOLDER_PREFIX
+from .imagefolder import imagefolder_name, imagefolder_sources, read_imagefolder
+from .svhn import read_svhn, svhn_sources
+from .synthetic import make_synthetic
+
+DATA_ENV = "LANDSCAPE_DATA"
+
+
+@dataclass(frozen=True)
+class _Reader:
+    read: Callable[[Path], Dataset]
+    # The files a decoded copy depends on. Set only where decoding is slow enough (about half a
+    # second or more) that reading a cached copy pays for the disk it takes.
+    sources: Callable[[Path], list[Path]] | None = None
+
+
+_READERS: dict[str, _Reader] = {
+    "mnist": _Reader(read_mnist),  # gunzip + frombuffer: ~0.2 s, not worth 55 MB of cache
+    "fashion-mnist": _Reader(read_fashion_mnist),
+    "cifar10": _Reader(read_cifar10),
+    "cifar100": _Reader(read_cifar100),
+    "svhn": _Reader(read_svhn, svhn_sources),  # zlib-compressed MATLAB files, ~230 MB decoded
+    "digits": _Reader(lambda root: read_digits()),
+    "synthetic": _Reader(lambda root: make_synthetic()),
+    "synthetic-rgb": _Reader(lambda root: make_synthetic(shape=(3, 16, 16), name="synthetic-rgb")),
+}
+_IMAGEFOLDER = _Reader(read_imagefolder, imagefolder_sources)
+
+
+def dataset_names() -> list[str]:
+    """Every name `load_dataset` accepts, `imagefolder:<path>` standing for any folder."""
+    return sorted(_READERS) + [f"{IMAGEFOLDER_PREFIX}<path>"]
+
+
+def data_root(explicit: str | Path | None = None) -> Path:
+    """The folder that holds downloaded datasets: `explicit`, else $LANDSCAPE_DATA, else ./data."""
+    chosen = explicit if explicit not in (None, "") else os.environ.get(DATA_ENV) or "data"
+    return Path(chosen).expanduser().resolve()
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    """Load a dataset by name, its files looked up under `data_root(root)`.
+
+    `imagefolder:<path>` reads `<path>` itself; a relative `<path>` is taken from the current
+    directory, not from the data root, as a shell user would expect.
+    """
+    root_path = data_root(root)
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        folder = _imagefolder_path(name)
+        return _load(imagefolder_name(folder), _IMAGEFOLDER, folder, root_path)
+    reader = _READERS.get(name.strip().lower())
+    if reader is None:
+        raise DataError(f"unknown dataset {name!r}", f"known datasets: {', '.join(dataset_names())}")
+    return _load(name.strip().lower(), reader, root_path, root_path)
+
+
+def _imagefolder_path(name: str) -> Path:
+    text = name[len(IMAGEFOLDER_PREFIX):]
+    if not text.strip():
+        raise DataError(f"dataset {name!r} names no folder", "write imagefolder:<path>, e.g. imagefolder:./my-images")
+    folder = Path(text).expanduser().resolve()
+    if not folder.is_dir():
+        raise DataError(f"imagefolder {folder} does not exist or is not a folder",
+                        "check the path after `imagefolder:`; a relative path is taken from the current directory")
+    return folder
+
+
+def _load(name: str, reader: _Reader, location: Path, root: Path) -> Dataset:
+    if reader.sources is None:
+        return reader.read(location)
+    return cached(name, reader.sources(location), lambda: reader.read(location), cache_dir(root))
