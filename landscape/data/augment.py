@@ -1,8 +1,9 @@
 """Data augmentation applied to a whole batch at once, on the batch's own device.
 
-Each function draws its randomness from the `torch.Generator` it is given (which must live on the
-batch's device), so a training run that seeds that generator gets the same augmentations every time,
-independent of torch's global generator.
+Each function draws its randomness from the `torch.Generator` it is given, on that generator's
+device, and moves the few draws (offsets, flip bits) to the batch's device. So a training run that
+seeds a CPU generator gets the same augmentations every time and on every device, independent of
+torch's global generator.
 
 Augmentation runs after normalisation: padding for random crops fills with 0 in normalised space,
 i.e. with the training set's mean colour rather than black. That is a deliberate, documented
@@ -47,7 +48,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 def crop_offsets(n: int, padding: int, generator: torch.Generator,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample top and left offsets into the padded image, each uniform in [0, 2 * padding]."""
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device=device)
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device=generator.device).to(device)
     return offsets[0], offsets[1]
 
 
@@ -72,7 +73,7 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def flip_mask(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """Which of `n` samples to flip: bool `[N]`, each True with probability 1/2."""
-    return torch.rand(n, generator=generator, device=device) < 0.5
+    return torch.rand(n, generator=generator, device=generator.device).to(device) < 0.5
 
 
 def flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

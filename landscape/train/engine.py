@@ -104,12 +104,14 @@ class TrainResult:
 def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, train_y: torch.Tensor,
                      evals: list[EvalSet], *, start_step: int = 0, hooks: Hooks | None = None,
                      path: str = "auto", eval_batch: int = 1000,
-                     resume_every: int | None = None) -> TrainResult:
+                     resume_every: int | None = None, evaluate_start: bool = True) -> TrainResult:
     """Train `members` from `start_step` to the end of `plan`.
 
     Hooks receive: evaluations at the plan's eval steps (and the start); checkpoints at the plan's
     checkpoint steps (`requested=True`) and resume points every `resume_every` steps
     (`requested=False`; default: at each evaluation), which let a killed run continue.
+    A run resumed from a resume point passes `evaluate_start=False`: that step's evaluation is
+    already recorded, with the training loss of the interval before it, which cannot be redone.
     """
     hooks = hooks or NoHooks()
     device = train_x.device
@@ -122,6 +124,8 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
     batch, ipe, n = plan.config.batch_size, plan.iters_per_epoch, len(train_x)
     checkpoint_steps = set(plan.checkpoint_steps)
     eval_steps = set(plan.eval_steps) | {start_step}
+    if not evaluate_start:
+        eval_steps.discard(start_step)
     resume_steps = set(range(start_step, plan.total_steps + 1, resume_every)) if resume_every else eval_steps
 
     running_loss = torch.zeros(len(members), device=device, dtype=torch.float64)

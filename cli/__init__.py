@@ -1,0 +1,1 @@
+"""The `landscape` command line (installed as the package `landscape.cli`)."""

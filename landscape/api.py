@@ -1,0 +1,240 @@
+"""Training runs into the store: the Python API behind `landscape train`.
+
+    import landscape as ls
+    runs = ls.train(ls.recipe("lenet_300_100", "mnist", steps="2ep"), data_dir="../shared/data")
+
+A run is computed once: asking for a configuration that is already complete returns the stored
+run, and one that was interrupted continues from its last resume point to the same result.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import torch
+
+from .data import data_root, device_splits, load_dataset
+from .environment import describe
+from .errors import ConfigError, StoreError
+from .models import build_model
+from .store import Run, RunWriter, Store
+from .train.config import TrainConfig, default_val_size
+from .train.engine import EvalSet, Member, Plan, train_population
+from .train.population import MemberState, choose_path
+
+CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Where and how to compute. None of these change a run's result, so none is in its ID."""
+
+    store: str | None = None
+    data_dir: str | None = None
+    device: str = "auto"
+    path: str = "auto"  # population layout: auto | loop | vmap
+    name: str | None = None  # a population's members are named NAME-r0, NAME-r1...
+    progress: Progress | None = None
+    # The least time between resume points that are not requested checkpoints: each is a rewrite of
+    # the run file, so they are spaced out in time rather than in steps.
+    save_interval_s: float = field(default_factory=lambda: float(os.environ.get("LANDSCAPE_SAVE_INTERVAL", 5.0)))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but this machine has no CUDA GPU", "use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}", "use cpu, cuda or auto") from None
+
+
+def population_key(config: TrainConfig) -> str:
+    """What members of one population must share: everything but seeds, start point and mask."""
+    return replace(config, seeds=type(config.seeds)(), start=None, mask=None).canonical_json()
+
+
+class _StoreHooks:
+    """Engine hooks that keep each member's curves and write them, with checkpoints, to its run."""
+
+    def __init__(self, writers: list[RunWriter], curves: list[dict[str, list[float]]], plan: Plan,
+                 interval_s: float, time_offsets: list[float], progress: Progress | None):
+        self.writers, self.curves, self.plan = writers, curves, plan
+        self.interval_s, self.progress = interval_s, progress
+        self.time_offsets = time_offsets
+        self.started = time.perf_counter()
+        self.last_save = self.started
+
+    def on_eval(self, step: int, metrics: list[dict[str, float]]) -> None:
+        elapsed = time.perf_counter() - self.started
+        for curves, m, offset in zip(self.curves, metrics, self.time_offsets):
+            row = {**m, "time": offset + elapsed}
+            for key in CURVE_KEYS:
+                curves[key].append(float(row.get(key, math.nan)))
+
+    def on_checkpoint(self, step: int, states: list[MemberState], *, requested: bool) -> None:
+        now = time.perf_counter()
+        resume = step == self.plan.total_steps or requested or now - self.last_save >= self.interval_s
+        if not (requested or resume):
+            return
+        for writer, curves, state in zip(self.writers, self.curves, states):
+            writer.save(step, curves=curves, model=state.model, optimizer=state.optimizer,
+                        checkpoint=requested, resume=resume)
+        self.last_save = time.perf_counter()
+
+    def on_progress(self, step: int) -> None:
+        if self.progress:
+            self.progress(step, self.plan.total_steps)
+
+
+def summarize(curves: dict[str, list[float]], plan: Plan) -> dict[str, float]:
+    """Final and best figures from a run's curves, as the lottery-ticket papers report them."""
+    def col(key):
+        return curves.get(key, [])
+
+    metrics: dict[str, float] = {"steps": float(plan.total_steps), "iters_per_epoch": float(plan.iters_per_epoch)}
+    for split in ("train", "val", "test"):
+        for m in ("loss", "acc"):
+            values = col(f"{split}/{m}")
+            if values and not math.isnan(values[-1]):
+                metrics[f"final/{split}/{m}"] = values[-1]
+    val_loss, val_acc, steps = col("val/loss"), col("val/acc"), col("step")
+    measured = [i for i, v in enumerate(val_loss) if not math.isnan(v)]
+    if measured:
+        # The early-stopping iteration of Frankle & Carbin: where validation loss is lowest.
+        best = min(measured, key=lambda i: (val_loss[i], i))
+        metrics["min_val_loss/step"] = steps[best]
+        metrics["min_val_loss/val/loss"] = val_loss[best]
+        if not math.isnan(col("test/acc")[best]):
+            metrics["min_val_loss/test/acc"] = col("test/acc")[best]
+        top = max(measured, key=lambda i: (val_acc[i], -i))
+        metrics["best/val/acc"] = val_acc[top]
+        metrics["best/val/acc/step"] = steps[top]
+    if col("time"):
+        metrics["train_time_s"] = col("time")[-1]
+    return metrics
+
+
+def _check_population(configs: list[TrainConfig]) -> None:
+    keys = {population_key(c) for c in configs}
+    if len(keys) > 1:
+        raise ConfigError("members of one population must share model, data, optimizer and schedule",
+                          "train differing configurations in separate calls")
+
+
+def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | None = None, *,
+          masks: Sequence[dict[str, torch.Tensor] | None] | None = None, **option_values) -> list[Run]:
+    """Train each configuration into the store (as one population) and return the stored runs.
+
+    Options may be given as a `TrainOptions` or as keywords (`store=`, `data_dir=`, `device=`...).
+    Complete runs are returned as they are; interrupted ones continue where they stopped.
+    """
+    options = replace(options or TrainOptions(), **option_values)
+    configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+    if not configs:
+        raise ConfigError("nothing to train: no configuration given")
+    configs = [c.validate() for c in configs]
+    masks = list(masks) if masks is not None else [None] * len(configs)
+    _check_population(configs)
+    store = Store(options.store)
+    store.ensure_writable()
+    device = resolve_device(options.device)
+
+    dataset = load_dataset(configs[0].data.dataset, data_root(options.data_dir))
+    val_size = configs[0].data.val_size
+    if val_size is None:
+        val_size = default_val_size(len(dataset.train_y))
+    configs = [replace(c, data=replace(c.data, val_size=val_size)) for c in configs]
+    train_split, val_split, test_split = device_splits(dataset, val_size, configs[0].data.split_seed, device)
+    plan = Plan.make(configs[0], len(train_split.y))
+    evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
+
+    pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
+    writers: list[RunWriter] = []
+    try:
+        for index, (config, mask) in enumerate(zip(configs, masks)):
+            run_id = config.run_id()
+            if store.exists(run_id) and store.open(run_id).complete:
+                continue
+            writer = store.writer(run_id)
+            writers.append(writer)
+            name = options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}")
+            member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
+                                                     len(configs), name or config.default_name())
+            resuming = bool(curves["step"]) and curves["step"][-1] == start
+            pending.setdefault((start, resuming), []).append((index, member, writer, curves, offset))
+
+        # Members resume from the step their file reached; members at the same step train together.
+        for (start, resuming), group in sorted(pending.items()):
+            group_writers = [g[2] for g in group]
+            group_curves = [g[3] for g in group]
+            hooks = _StoreHooks(group_writers, group_curves, plan, options.save_interval_s,
+                                [g[4] for g in group], options.progress)
+            train_population(plan, [g[1] for g in group], train_split.x, train_split.y, evals,
+                             start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming)
+            for writer, curves in zip(group_writers, group_curves):
+                writer.finish(curves=curves, metrics=summarize(curves, plan))
+    finally:
+        for writer in writers:
+            writer.close()
+    return [store.open(c.run_id()) for c in configs]
+
+
+def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset, plan: Plan,
+             device: torch.device, options: TrainOptions, population: int, name: str):
+    """The member to train for `config`, the step it starts at, and the curves it has so far."""
+    run_id = config.run_id()
+    model = build_model(config.model.name, dataset.input_shape, dataset.num_classes, seed=config.seeds.init,
+                        init=config.model.init, width=config.model.width).to(device)
+    member = Member(model, config.seeds.data_order, config.seeds.augment, mask=mask)
+    empty = {key: [] for key in CURVE_KEYS}
+
+    if store.exists(run_id):
+        run = store.open(run_id)
+        state = run.resume_state()
+        if state is not None:
+            _load_weights(model, state.model, f"run {run_id}")
+            member.optimizer_state = state.optimizer
+            keep = [i for i, s in enumerate(run.curves.get("step", [])) if s <= state.step]
+            curves = {key: [float(run.curves[key][i]) for i in keep] if key in run.curves else [math.nan] * len(keep)
+                      for key in CURVE_KEYS}
+            offset = curves["time"][-1] if curves["time"] else 0.0
+            return member, state.step, curves, offset
+
+    start = 0
+    parent = None
+    if config.start is not None:
+        parent_run = store.open(config.start.run)
+        checkpoint = parent_run.checkpoint(config.start.step)
+        _load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it")
+        if config.start.with_optimizer:
+            member.optimizer_state = checkpoint.optimizer
+        start, parent = checkpoint.step, parent_run.id
+        if start > plan.total_steps:
+            raise ConfigError(f"the start checkpoint is at {start}it, beyond this run's {plan.total_steps}it",
+                              "train for longer or start from an earlier checkpoint")
+    environment = {**describe(device), "population_path": choose_path(options.path, population, device),
+                   "population_size": population, "data_dir": str(data_root(options.data_dir))}
+    writer.create(name=name, kind="train", config=config.to_dict(),
+                  environment=environment, parent=parent, plan=plan.describe(), mask=mask)
+    return member, start, empty, 0.0
+
+
+def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    own = dict(model.named_parameters()) | dict(model.named_buffers())
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    mismatched = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
+    if missing or extra or mismatched:
+        detail = (missing or extra or mismatched)[0]
+        raise ConfigError(f"{source} does not fit this model (first difference: {detail})",
+                          "start from a run of the same model, width and dataset shape")
+    with torch.no_grad():
+        for name, tensor in own.items():
+            tensor.copy_(weights[name].to(tensor.device))
