@@ -21,10 +21,39 @@ def _pct(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}%"
 
 
+def _base_config(args: dict[str, Any], replicate: int = 0):
+    """The training configuration the flags describe, for replicate `replicate` (seeds shifted)."""
+    from landscape.train.config import recipe
+
+    milestones = tuple(m for m in (args["milestones"] or "").split(",") if m.strip()) or None
+    flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+                                 "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
+                                 "width", "eval_every", "checkpoint_at")}
+    seed = args["seed"] + replicate
+    seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
+    return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
+
+
+def _options(args: dict[str, Any], progress):
+    from landscape.api import TrainOptions
+
+    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
+                        path=args["population_path"], name=args["name"], progress=progress)
+
+
+def _print_runs(runs, store: str | None) -> None:
+    for run in runs:
+        m = run.metrics
+        out.print(f"[bold]{run.id}[/] {run.name}: test acc {_pct(m.get('final/test/acc'))}, "
+                  f"val acc {_pct(m.get('final/val/acc'))}, "
+                  f"{int(m.get('steps', 0))} it in {m.get('train_time_s', 0):.1f}s -> {run.path}")
+    out.print(f"next: landscape report {' '.join(r.id for r in runs)}" + (f" --store {store}" if store else ""))
+
+
 def train(args: dict[str, Any]) -> None:
-    from landscape.api import TrainOptions, train as train_runs
+    from landscape.api import train as train_runs
     from landscape.store import Store
-    from landscape.train.config import StartFrom, recipe
+    from landscape.train.config import StartFrom
 
     if args["replicates"] < 1:
         raise ConfigError(f"--replicates {args['replicates']} must be at least 1")
@@ -32,27 +61,64 @@ def train(args: dict[str, Any]) -> None:
     if args["start_from"]:
         run_id, step = Store(args["store"]).resolve_checkpoint(args["start_from"])
         start = StartFrom(run=run_id, step=step)
-    milestones = tuple(m for m in (args["milestones"] or "").split(",") if m.strip()) or None
-    flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                                 "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
-                                 "width", "eval_every", "checkpoint_at")}
-    configs = []
-    for r in range(args["replicates"]):
-        seed = args["seed"] + r
-        seeds = {k: (args[k] + r if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
-        config = recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
-        configs.append(replace(config, start=start).validate() if start else config)
+    configs = [_base_config(args, r) for r in range(args["replicates"])]
+    if start:
+        configs = [replace(c, start=start).validate() for c in configs]
     with step_progress(f"{args['model']} on {args['dataset']}") as progress:
-        options = TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                               path=args["population_path"], name=args["name"], progress=progress)
-        runs = train_runs(configs, options)
-    for run in runs:
-        m = run.metrics
-        out.print(f"[bold]{run.id}[/] {run.name}: test acc {_pct(m.get('final/test/acc'))}, "
-                  f"val acc {_pct(m.get('final/val/acc'))}, "
-                  f"{int(m.get('steps', 0))} it in {m.get('train_time_s', 0):.1f}s -> {run.path}")
-    out.print(f"next: landscape report {' '.join(r.id for r in runs)}" + (
-        f" --store {args['store']}" if args["store"] else ""))
+        runs = train_runs(configs, _options(args, progress))
+    _print_runs(runs, args["store"])
+
+
+def _parse_ticket_ref(text: str, output: str):
+    from landscape.imp import TicketSource
+    from landscape.store import Store
+
+    run, sep, level = text.rpartition("@")
+    if not sep or not level.strip().isdigit():
+        raise ConfigError(f"cannot read {text!r} as a ticket", "write RUN@LEVEL, e.g. 3f9a1c@5")
+    return run, TicketSource(run=run, level=int(level), output=output)
+
+
+def imp(args: dict[str, Any]) -> None:
+    from landscape.api.imp import imp as run_imp
+    from landscape.imp import ImpConfig, PruneConfig
+    from landscape.models import build_model
+    from landscape.store import Store
+
+    overrides = {}
+    for item in args["layer_fraction"] or []:
+        name, sep, value = item.partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"cannot read --layer-fraction {item!r}", "write NAME=FRACTION, e.g. fc3.weight=0.1") from None
+    if args["output_fraction"] is not None:
+        output = build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
+        overrides[output] = args["output_fraction"]
+    controls = tuple(c.strip() for c in args["controls"].split(",") if c.strip() and c.strip() != "none")
+    ticket = None
+    if args["ticket_from"]:
+        ref, ticket = _parse_ticket_ref(args["ticket_from"], args["transfer_output"])
+        ticket = replace(ticket, run=Store(args["store"]).resolve(ref))
+    exclude = tuple(e.strip() for e in (args["exclude"] or "").split(",") if e.strip())
+    config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=controls,
+                       replicates=args["replicates"], ticket_from=ticket,
+                       prune=PruneConfig(fraction=args["prune_fraction"], scope=args["scope"],
+                                         criterion=args["criterion"], overrides=tuple(overrides.items()),
+                                         exclude=exclude))
+    with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
+        run = run_imp(config, args["levels"], _options(args, progress))
+    out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels -> {run.path}")
+    for level in run.sections("levels"):
+        record = run.section(f"levels/{level}")
+        store = Store(args["store"])
+        accs = []
+        for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
+            if role in record:
+                values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
+                accs.append(f"{role} {_pct(sum(values) / len(values))}")
+        out.print(f"  level {int(level):2d}  {100 * record['density']:6.2f}% remaining  " + "  ".join(accs))
+    out.print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
 
 def list_runs(store_dir: str | None) -> None:

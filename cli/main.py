@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import run_guarded
+from .flags import with_train_flags
 
 app = typer.Typer(
     name="landscape", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,38 +33,10 @@ DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Data root
 
     landscape train --model lenet_300_100 --dataset mnist --from 3f9a1c:500it --data-seed 1
 """)
+@with_train_flags
 def train(
-    model: Annotated[str, typer.Option(help="Network, e.g. lenet_300_100, conv4, resnet20 (see `landscape models`).")] = "lenet_300_100",
-    dataset: Annotated[str, typer.Option(help="Dataset: mnist, cifar10, digits, imagefolder:PATH... (see `landscape data list`).")] = "digits",
-    steps: Annotated[Optional[str], typer.Option(help="Training length: 500it, 2ep or 50k. [default: the model's recipe]", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size. [default: recipe]", show_default=False)] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="sgd, adam or adamw. [default: recipe]", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate. [default: recipe]", show_default=False)] = None,
-    momentum: Annotated[Optional[float], typer.Option(help="SGD momentum.", show_default=False)] = None,
-    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum.", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.", show_default=False)] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="constant, step or cosine.", show_default=False)] = None,
-    milestones: Annotated[Optional[str], typer.Option(help="Step-schedule milestones, e.g. 80ep,120ep.", show_default=False)] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Step-schedule factor.", show_default=False)] = None,
-    warmup: Annotated[Optional[str], typer.Option(help="Linear warm-up length, e.g. 500it.", show_default=False)] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none, flip, crop or crop-flip. [default: by dataset]", show_default=False)] = None,
-    val_size: Annotated[Optional[int], typer.Option(help="Validation examples held out of train. [default: 10%, at most 5000]", show_default=False)] = None,
-    split_seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed for init, data order and augmentation alike.")] = 0,
-    init_seed: Annotated[Optional[int], typer.Option(help="Seed of the initial weights. [default: --seed]", show_default=False)] = None,
-    data_seed: Annotated[Optional[int], typer.Option(help="Seed of the data order. [default: --seed]", show_default=False)] = None,
-    augment_seed: Annotated[Optional[int], typer.Option(help="Seed of the augmentation. [default: --seed]", show_default=False)] = None,
-    replicates: Annotated[int, typer.Option(help="Train K runs with seeds seed..seed+K-1 as one population.")] = 1,
-    init: Annotated[str, typer.Option(help="kaiming_normal, kaiming_uniform, glorot_normal or glorot_uniform.")] = "kaiming_normal",
-    width: Annotated[float, typer.Option(help="Width multiplier of the network.")] = 1.0,
-    checkpoint_at: Annotated[str, typer.Option(help="Steps to keep weights at, e.g. 0,100it,2ep,end.")] = "0,end",
-    eval_every: Annotated[str, typer.Option(help="Evaluate on validation and test every this many steps.")] = "1ep",
     start_from: Annotated[Optional[str], typer.Option("--from", help="Start from a stored checkpoint RUN:STEP and continue its schedule.", show_default=False)] = None,
-    name: Annotated[Optional[str], typer.Option(help="A readable name for the run.", show_default=False)] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    population_path: Annotated[str, typer.Option(help="Population layout: auto, loop or vmap.")] = "auto",
-    store: StoreOpt = None,
-    data_dir: DataDirOpt = None,
+    **flags,
 ) -> None:
     """Train a network (or K replicates) into the store, with checkpoints and learning curves.
 
@@ -71,7 +44,40 @@ def train(
     """
     from landscape.cli import commands
 
-    commands.train(locals())
+    commands.train({**flags, "start_from": start_from})
+
+
+@app.command(epilog="""**Examples**
+
+    landscape imp --model lenet_300_100 --dataset mnist --data-dir ../shared/data --levels 10 --steps 5000it --output-fraction 0.1 --controls reinit,random-prune
+
+    landscape imp --model conv2 --dataset digits --levels 5 --scope global --rewind 100it --replicates 2
+
+    landscape imp --model lenet_300_100 --dataset cifar10 --ticket-from 3f9a1c@5 --levels 5 --optimizer adam
+""")
+@with_train_flags
+def imp(
+    levels: Annotated[int, typer.Option(help="Pruning levels after the dense level 0.")] = 5,
+    prune_fraction: Annotated[float, typer.Option(help="Fraction of the remaining weights pruned per level.")] = 0.2,
+    rewind: Annotated[str, typer.Option(help="Reset survivors to their value at this step of the dense run (0 = θ0).")] = "0",
+    scope: Annotated[str, typer.Option(help="layerwise (Frankle & Carbin 2019) or global (Frankle et al. 2020).")] = "layerwise",
+    criterion: Annotated[str, typer.Option(help="magnitude, rescaled-magnitude or random.")] = "magnitude",
+    output_fraction: Annotated[Optional[float], typer.Option(help="Own fraction for the output layer (F&C: half the rate; 0 leaves it dense).", show_default=False)] = None,
+    layer_fraction: Annotated[Optional[list[str]], typer.Option(help="Per-layer fraction NAME=F (repeatable).", show_default=False)] = None,
+    exclude: Annotated[Optional[str], typer.Option(help="Comma-separated layers never pruned.", show_default=False)] = None,
+    controls: Annotated[str, typer.Option(help="Controls per level: reinit, random-prune, rescaled-reinit (comma-separated, or none).")] = "reinit,random-prune",
+    ticket_from: Annotated[Optional[str], typer.Option(help="Transfer: train the tickets of another IMP run's levels 1..L, RUN@L.", show_default=False)] = None,
+    transfer_output: Annotated[str, typer.Option(help="A new output layer, when classes differ: pruned (to the ticket's density) or dense.")] = "pruned",
+    **flags,
+) -> None:
+    """Iterative magnitude pruning with rewinding and controls: find winning tickets.
+
+    Each level prunes the ticket, rewinds the survivors and retrains them beside the controls.
+    Rerunning the same command continues at the first incomplete level; a larger --levels extends it.
+    """
+    from landscape.cli import commands
+
+    commands.imp({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
 
 
 @app.command("ls", epilog="**Example**\n\n    landscape ls --store runs/")

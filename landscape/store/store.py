@@ -86,6 +86,21 @@ class Run:
             step, model, optimizer = layout.read_state(f["resume"])
         return Checkpoint(step, model, optimizer)
 
+    def section(self, path: str) -> dict[str, Any]:
+        """The attributes of a group written with `RunWriter.write_section` ({} if absent)."""
+        with h5py.File(self.path, "r") as f:
+            return layout.read_attrs(f[path]) if path in f else {}
+
+    def sections(self, path: str) -> list[str]:
+        """The names of the groups under `path` ([] if absent)."""
+        with h5py.File(self.path, "r") as f:
+            return sorted(f[path].keys()) if path in f else []
+
+    def arrays(self, path: str) -> dict[str, np.ndarray]:
+        """The datasets under a group, by their path below it."""
+        with h5py.File(self.path, "r") as f:
+            return layout.read_curves(f[path]) if path in f else {}
+
     def mask(self) -> dict[str, torch.Tensor] | None:
         if not self.has_mask:
             return None
@@ -144,6 +159,21 @@ class RunWriter:
                 if "resume" in f:
                     del f["resume"]
                 layout.write_state(f.create_group("resume"), model, optimizer, step)
+            f.attrs["updated"] = _now()
+
+    def write_section(self, path: str, *, attrs: dict[str, Any] | None = None,
+                      arrays: dict[str, Any] | None = None, run_attrs: dict[str, Any] | None = None) -> None:
+        """One atomic update that (re)writes the group `path` with attributes and arrays, and
+        optionally sets top-level attributes (such as `status`) in the same update."""
+        with atomic_update(self.path) as f:
+            if path in f:
+                del f[path]
+            group = f.create_group(path)
+            layout.write_attrs_tree(group, attrs or {})
+            for name, values in (arrays or {}).items():
+                group.create_dataset(name, data=np.asarray(values))
+            for key, value in (run_attrs or {}).items():
+                f.attrs[key] = value
             f.attrs["updated"] = _now()
 
     def finish(self, *, curves: dict[str, list[float]], metrics: dict[str, float]) -> None:

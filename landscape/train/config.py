@@ -40,6 +40,9 @@ class DataConfig:
     val_size: int | None = None
     split_seed: int = 0
     augment: str = "none"
+    # Adapt the images to another input shape "CxHxW" (e.g. "1x28x28" to train an MNIST ticket on
+    # CIFAR-10): channels averaged or repeated, then resized with antialiasing. None = as stored.
+    adapt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class StartFrom:
     run: str
     step: int
     with_optimizer: bool = True
+    # Tensors not taken from the checkpoint but from this run's own fresh init (e.g. a new output
+    # layer when a ticket moves to a dataset with another number of classes).
+    fresh: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,9 @@ class TrainConfig:
     start: StartFrom | None = None
     # A hash of the pruning mask this run trains under (the mask itself is stored with the run).
     mask: str | None = None
+    # Replace the starting weights by a fresh draw from the init distribution (seeds.init):
+    # "reinit", or "rescaled-reinit" (rescaled so each unit's input variance survives the mask).
+    reinit: str | None = None
 
     # -- identity ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -113,8 +122,9 @@ class TrainConfig:
             seeds=Seeds(**data["seeds"]),
             checkpoint_at=tuple(data["checkpoint_at"]),
             eval_every=data["eval_every"],
-            start=StartFrom(**start) if start else None,
+            start=StartFrom(**{**start, "fresh": tuple(start.get("fresh", ()))}) if start else None,
             mask=data.get("mask"),
+            reinit=data.get("reinit"),
         )
 
     # -- checks -----------------------------------------------------------------------------
@@ -143,6 +153,10 @@ class TrainConfig:
             raise ConfigError(f"unknown augmentation {self.data.augment!r}", f"choose one of {', '.join(AUGMENTS)}")
         if self.data.val_size is not None and self.data.val_size < 0:
             raise ConfigError(f"validation size {self.data.val_size} must be >= 0")
+        if self.reinit not in (None, "reinit", "rescaled-reinit"):
+            raise ConfigError(f"unknown reinit mode {self.reinit!r}", "use reinit or rescaled-reinit")
+        if self.data.adapt is not None:
+            parse_shape(self.data.adapt)
         if self.model.width <= 0:
             raise ConfigError(f"width {self.model.width} must be positive")
         if Step.parse(self.steps).value <= 0:
@@ -202,7 +216,7 @@ def recipe(model: str, dataset: str, **overrides: Any) -> TrainConfig:
                   augment=values.get("augment_seed", seed))
     data = DataConfig(dataset=dataset, val_size=values.get("val_size"),
                       split_seed=values.get("split_seed", 0),
-                      augment=values.get("augment", default_augment(dataset)))
+                      augment=values.get("augment", default_augment(dataset)), adapt=values.get("adapt"))
     model_cfg = ModelConfig(name=model, init=values.get("init", "kaiming_normal"), width=values.get("width", 1.0))
     top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at") if k in values}
     if "checkpoint_at" in top and isinstance(top["checkpoint_at"], str):
@@ -218,6 +232,17 @@ def default_augment(dataset: str) -> str:
     if name == "svhn":
         return "crop"  # flipping digits changes their meaning
     return "none"
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """`1x28x28` as (1, 28, 28)."""
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"cannot read {text!r} as an input shape", "write CxHxW, e.g. 1x28x28")
+    c, h, w = (int(p) for p in parts)
+    if c not in (1, 3):
+        raise ConfigError(f"input shape {text!r} has {c} channels", "adapt to 1 (grey) or 3 (colour) channels")
+    return c, h, w
 
 
 def default_val_size(n_train: int) -> int:

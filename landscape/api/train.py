@@ -16,14 +16,16 @@ from typing import Callable, Sequence
 
 import torch
 
-from .data import data_root, device_splits, load_dataset
-from .environment import describe
-from .errors import ConfigError, StoreError
-from .models import build_model
-from .store import Run, RunWriter, Store
-from .train.config import TrainConfig, default_val_size
-from .train.engine import EvalSet, Member, Plan, train_population
-from .train.population import MemberState, choose_path
+from ..data import data_root, device_splits, load_dataset
+from ..data.adapt import adapt_dataset
+from ..environment import describe
+from ..errors import ConfigError, StoreError
+from ..models import build_model
+from ..store import Run, RunWriter, Store
+from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
+from ..train.config import TrainConfig, default_val_size, parse_shape
+from ..train.engine import EvalSet, Member, Plan, train_population
+from ..train.population import MemberState, choose_path
 
 CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
 Progress = Callable[[int, int], None]
@@ -56,8 +58,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def population_key(config: TrainConfig) -> str:
-    """What members of one population must share: everything but seeds, start point and mask."""
-    return replace(config, seeds=type(config.seeds)(), start=None, mask=None).canonical_json()
+    """What members of one population must share: everything but seeds, start point, mask and
+    how the starting weights are drawn."""
+    return replace(config, seeds=type(config.seeds)(), start=None, mask=None, reinit=None).canonical_json()
 
 
 class _StoreHooks:
@@ -121,6 +124,29 @@ def summarize(curves: dict[str, list[float]], plan: Plan) -> dict[str, float]:
     return metrics
 
 
+def load_for(config: TrainConfig, data_dir: str | None):
+    """The dataset a configuration trains on, adapted to its input shape if it asks for one."""
+    dataset = load_dataset(config.data.dataset, data_root(data_dir))
+    if config.data.adapt:
+        dataset = adapt_dataset(dataset, parse_shape(config.data.adapt))
+    return dataset
+
+
+def resolve_val_size(config: TrainConfig, dataset) -> TrainConfig:
+    if config.data.val_size is not None:
+        return config
+    return replace(config, data=replace(config.data, val_size=default_val_size(len(dataset.train_y))))
+
+
+def plan_for(config: TrainConfig, dataset) -> Plan:
+    """The resolved schedule of `config` on `dataset`, without training (to check a request first)."""
+    config = resolve_val_size(config.validate(), dataset)
+    if config.data.val_size >= len(dataset.train_y):
+        raise ConfigError(f"validation size {config.data.val_size} leaves no training data "
+                          f"({len(dataset.train_y)} examples)", "use a smaller --val-size")
+    return Plan.make(config, len(dataset.train_y) - config.data.val_size)
+
+
 def _check_population(configs: list[TrainConfig]) -> None:
     keys = {population_key(c) for c in configs}
     if len(keys) > 1:
@@ -146,11 +172,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     store.ensure_writable()
     device = resolve_device(options.device)
 
-    dataset = load_dataset(configs[0].data.dataset, data_root(options.data_dir))
+    dataset = load_for(configs[0], options.data_dir)
+    configs = [resolve_val_size(c, dataset) for c in configs]
     val_size = configs[0].data.val_size
-    if val_size is None:
-        val_size = default_val_size(len(dataset.train_y))
-    configs = [replace(c, data=replace(c.data, val_size=val_size)) for c in configs]
     train_split, val_split, test_split = device_splits(dataset, val_size, configs[0].data.split_seed, device)
     plan = Plan.make(configs[0], len(train_split.y))
     evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
@@ -212,13 +236,19 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     if config.start is not None:
         parent_run = store.open(config.start.run)
         checkpoint = parent_run.checkpoint(config.start.step)
-        _load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it")
-        if config.start.with_optimizer:
+        _load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it",
+                      keep=config.start.fresh)
+        if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
         start, parent = checkpoint.step, parent_run.id
         if start > plan.total_steps:
             raise ConfigError(f"the start checkpoint is at {start}it, beyond this run's {plan.total_steps}it",
                               "train for longer or start from an earlier checkpoint")
+    if config.reinit:
+        draw = rescaled_reinit if config.reinit == "rescaled-reinit" else reinit_weights
+        fresh = draw(model, mask if mask is not None else full_mask(model), seed=config.seeds.init,
+                     init=config.model.init)
+        _load_weights(model, fresh, f"the {config.reinit} draw")
     environment = {**describe(device), "population_path": choose_path(options.path, population, device),
                    "population_size": population, "data_dir": str(data_root(options.data_dir))}
     writer.create(name=name, kind="train", config=config.to_dict(),
@@ -226,10 +256,12 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     return member, start, empty, 0.0
 
 
-def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
-    own = dict(model.named_parameters()) | dict(model.named_buffers())
+def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str,
+                  keep: tuple[str, ...] = ()) -> None:
+    """Copy `weights` into `model`, except the tensors named in `keep` (and any shape check on them)."""
+    own = {k: v for k, v in (dict(model.named_parameters()) | dict(model.named_buffers())).items() if k not in keep}
     missing = sorted(set(own) - set(weights))
-    extra = sorted(set(weights) - set(own))
+    extra = sorted(set(weights) - set(own) - set(keep))
     mismatched = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
     if missing or extra or mismatched:
         detail = (missing or extra or mismatched)[0]

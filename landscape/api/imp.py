@@ -1,0 +1,183 @@
+"""Iterative magnitude pruning into the store: `landscape imp`.
+
+An IMP run is an index in the store (kind "imp") over ordinary training runs: the dense run of
+each replicate (level 0), then per level the ticket and its controls, each a run of its own,
+trained together as one population. Levels are the unit of resumption: rerunning the same
+request skips recorded levels and continues the first incomplete one, whose member runs resume
+from their own last resume points; asking for more levels extends a finished run.
+
+Transfer (Morcos et al. 2019): with `ticket_from`, the masks of levels 1..L of another IMP run, and
+that run's rewound weights, are trained under this run's dataset and optimizer. A different class
+count replaces the output layer (fresh init; pruned to the ticket's output density, or dense); a
+different input shape adapts the images to the ticket's (see landscape.data.adapt).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from ..environment import describe
+from ..errors import ConfigError
+from ..imp import ImpConfig, TicketSource, level_branches, next_masks
+from ..imp.levels import _STREAM
+from ..models import build_model
+from ..prune import full_mask, layer_report, random_mask_like
+from ..store import Run, Store
+from ..steps import Step
+from ..train.config import StartFrom, TrainConfig
+from ..train.rng import derive_seed
+from .train import TrainOptions, load_for, plan_for, resolve_device, train
+
+ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
+
+
+def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **option_values) -> Run:
+    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run."""
+    options = replace(options or TrainOptions(), **option_values)
+    if not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"--levels {levels} must be at least 1")
+    config = config.validate()
+    store = Store(options.store)
+    store.ensure_writable()
+    source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
+    if source is not None:
+        config = _adapt_to_source(config, source, options)
+    template, rewind_step = _check_request(config, options)
+
+    imp_id = config.run_id()
+    with store.writer(imp_id) as writer:
+        if not store.exists(imp_id):
+            writer.create(name=options.name or config.default_name(), kind="imp", config=config.to_dict(),
+                          environment={**describe(resolve_device(options.device))},
+                          plan={"rewind_step": rewind_step})
+        run = store.open(imp_id)
+        done = {int(name) for name in run.sections("levels")}
+        writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "running"})
+
+        member_options = replace(options, name=None)
+        dense = _level_zero(config, done, writer, member_options)
+        masks = {r: full_mask(template) for r in range(config.replicates)}
+        tickets = dict(dense)
+        for level in range(1, levels + 1):
+            if level in done:
+                record = store.open(imp_id).section(f"levels/{level:03d}")
+                tickets = {r: rid for r, rid in enumerate(record["ticket"])}
+                masks = {r: store.open(tickets[r]).mask() for r in tickets}
+                continue
+            branches = []
+            for r in range(config.replicates):
+                if source is None:
+                    previous = store.open(tickets[r])
+                    final = previous.checkpoint(previous.checkpoint_steps[-1]).model
+                    masks[r] = next_masks(final, masks[r], config, template, level, r)
+                    start = StartFrom(dense[r], rewind_step, with_optimizer=False)
+                else:
+                    start, masks[r] = _transferred(config, source, level, r, template)
+                branches += level_branches(config, level, r, config.replicate(r), start, masks[r])
+            runs = train([b.config for b in branches], member_options, masks=[b.mask for b in branches])
+            record = {role: [run.id for b, run in zip(branches, runs) if b.role == role]
+                      for role in ROLES if any(b.role == role for b in branches)}
+            tickets = {r: rid for r, rid in enumerate(record["ticket"])}
+            counts = layer_report(masks[0])
+            kept = sum(k for k, _ in counts.values())
+            total = sum(t for _, t in counts.values())
+            writer.write_section(
+                f"levels/{level:03d}",
+                attrs={**record, "density": kept / total, "layers": list(counts),
+                       "kept": [counts[n][0] for n in counts], "total": [counts[n][1] for n in counts]},
+                run_attrs={"levels_done": max(done | {level})})
+            done.add(level)
+        writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
+    return store.open(imp_id)
+
+
+def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions) -> dict[int, str]:
+    dense_configs = [config.replicate(r) for r in range(config.replicates)]
+    runs = train(dense_configs, options)
+    if 0 not in done:
+        writer.write_section("levels/000", attrs={"dense": [r.id for r in runs], "ticket": [r.id for r in runs],
+                                                  "density": 1.0}, run_attrs={"levels_done": 0})
+        done.add(0)
+    return {r: run.id for r, run in enumerate(runs)}
+
+
+def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int]:
+    """Everything that can be wrong with a request, checked before anything is written."""
+    dataset = load_for(config.train, options.data_dir)
+    plan = plan_for(config.train, dataset)
+    rewind = Step.parse(config.rewind).resolve(plan.iters_per_epoch)
+    if rewind >= plan.total_steps:
+        raise ConfigError(f"rewind step {config.rewind} ({rewind} iterations) is not before the end of training "
+                          f"({plan.total_steps} iterations)", "rewind to an earlier step, e.g. --rewind 0")
+    t = config.train
+    template = build_model(t.model.name, dataset.input_shape, dataset.num_classes, seed=0, init=t.model.init,
+                           width=t.model.width)
+    names = set(template.prunable)
+    for name in [n for n, _ in config.prune.overrides] + list(config.prune.exclude):
+        if name not in names:
+            raise ConfigError(f"{t.model.name} has no prunable layer {name!r}",
+                              f"prunable layers: {', '.join(template.prunable)}")
+    return template, rewind
+
+
+def _check_source(store: Store, source: TicketSource, levels: int) -> Run:
+    run = store.open(source.run)
+    if run.kind != "imp":
+        raise ConfigError(f"--ticket-from {source.run} is a {run.kind} run, not an IMP run",
+                          "name an IMP run, e.g. RUN@LEVEL from `landscape ls`")
+    have = sorted(int(n) for n in run.sections("levels"))
+    if source.level not in have or source.level < 1:
+        raise ConfigError(f"IMP run {run.id} has no level {source.level} (it has levels {have[1:] or 'none'} "
+                          f"beyond the dense level 0)", "choose a finished level")
+    if levels > source.level:
+        raise ConfigError(f"--levels {levels} goes beyond the transferred ticket's level {source.level}",
+                          f"use --levels {source.level} or less")
+    return run
+
+
+def _adapt_to_source(config: ImpConfig, source: Run, options: TrainOptions) -> ImpConfig:
+    """The target must use the source's architecture; its images are adapted to the source's input."""
+    s = ImpConfig.from_dict(source.config).train
+    t = config.train
+    if (s.model.name, s.model.width) != (t.model.name, t.model.width):
+        raise ConfigError(f"the ticket is a {s.model.name} (width {s.model.width}), this run a {t.model.name} "
+                          f"(width {t.model.width})", "transfer tickets between runs of the same architecture")
+    source_shape = tuple(int(v) for v in _source_input_shape(source, options))
+    target = load_for(t, options.data_dir)
+    if target.input_shape != source_shape:
+        shape = "x".join(str(v) for v in source_shape)
+        config = replace(config, train=replace(t, data=replace(t.data, adapt=shape)))
+    return config
+
+
+def _source_input_shape(source: Run, options: TrainOptions) -> tuple[int, int, int]:
+    return load_for(ImpConfig.from_dict(source.config).train, options.data_dir).input_shape
+
+
+def _transferred(config: ImpConfig, source: Run, level: int, replicate: int,
+                 template: torch.nn.Module) -> tuple[StartFrom, dict]:
+    """Where the transferred ticket of `level` starts, and its mask on this run's network."""
+    store = Store(source.path.parent)
+    record = source.section(f"levels/{level:03d}")
+    r = replicate % len(record["ticket"])
+    ticket = store.open(record["ticket"][r])
+    dense_id = source.section("levels/000")["dense"][r]
+    mask = ticket.mask()
+    out_name = template.output_layer
+    out_bias = out_name.rsplit(".", 1)[0] + ".bias"
+    fresh: tuple[str, ...] = ()
+    if tuple(mask[out_name].shape) != tuple(dict(template.named_parameters())[out_name].shape):
+        fresh = tuple(n for n in (out_name, out_bias) if n in dict(template.named_parameters()))
+        full = full_mask(template)[out_name]
+        if config.ticket_from.output == "pruned":
+            density = mask[out_name].float().mean().item()
+            kept = torch.zeros(full.numel(), dtype=torch.bool)
+            kept[: round(density * full.numel())] = True
+            shuffled = random_mask_like({out_name: kept.view_as(full)},
+                                        seed=derive_seed(_STREAM, replicate, level, 7) % (2**31))
+            mask = {**mask, out_name: shuffled[out_name]}
+        else:
+            mask = {**mask, out_name: full}
+    start = StartFrom(dense_id, int(source.plan["rewind_step"]), with_optimizer=False, fresh=fresh)
+    return start, mask

@@ -1,0 +1,116 @@
+"""IMP configuration: what to prune, how far to rewind, which controls to train.
+
+The number of levels is not part of an IMP run's identity: asking for more levels of the same
+configuration extends the run. Replicate r of an IMP run is the same experiment with every seed
+of the training configuration shifted by r.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import ConfigError
+from ..prune import CRITERIA, SCOPES
+from ..steps import Step
+from ..train.config import Seeds, TrainConfig
+
+CONTROLS = ("reinit", "random-prune", "rescaled-reinit")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    fraction: float = 0.2
+    scope: str = "layerwise"
+    criterion: str = "magnitude"
+    overrides: tuple[tuple[str, float], ...] = ()  # (tensor name, its own fraction)
+    exclude: tuple[str, ...] = ()
+
+    def validate(self) -> "PruneConfig":
+        if not (isinstance(self.fraction, (int, float)) and 0 < self.fraction < 1):
+            raise ConfigError(f"prune fraction {self.fraction} must be between 0 and 1", "e.g. --prune-fraction 0.2")
+        if self.scope not in SCOPES:
+            raise ConfigError(f"unknown pruning scope {self.scope!r}", f"choose one of {', '.join(SCOPES)}")
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"unknown pruning criterion {self.criterion!r}", f"choose one of {', '.join(CRITERIA)}")
+        for name, fraction in self.overrides:
+            if not 0 <= fraction < 1:
+                raise ConfigError(f"the fraction {fraction} for {name} must be in [0, 1)")
+        return replace(self, overrides=tuple(sorted((n, float(f)) for n, f in self.overrides)),
+                       exclude=tuple(sorted(set(self.exclude))))
+
+
+@dataclass(frozen=True)
+class TicketSource:
+    """A ticket found by another IMP run: its level, and what to do with its output layer when the
+    new dataset has another number of classes ("pruned": a fresh layer pruned to the ticket's
+    output density; "dense": a fresh dense layer)."""
+
+    run: str
+    level: int
+    output: str = "pruned"
+
+
+@dataclass(frozen=True)
+class ImpConfig:
+    train: TrainConfig
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    rewind: str = "0it"
+    controls: tuple[str, ...] = ()
+    replicates: int = 1
+    ticket_from: TicketSource | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train": self.train.to_dict(),
+            "prune": {"fraction": self.prune.fraction, "scope": self.prune.scope, "criterion": self.prune.criterion,
+                      "overrides": [list(o) for o in self.prune.overrides], "exclude": list(self.prune.exclude)},
+            "rewind": self.rewind, "controls": list(self.controls), "replicates": self.replicates,
+            "ticket_from": None if self.ticket_from is None else vars(self.ticket_from).copy(),
+        }
+
+    def run_id(self) -> str:
+        text = json.dumps({"kind": "imp", **self.to_dict()}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def default_name(self) -> str:
+        base = f"imp-{self.train.model.name}-{self.train.data.dataset.split(':')[0]}-rw{self.rewind}"
+        return base + ("-transfer" if self.ticket_from else "")
+
+    def validate(self) -> "ImpConfig":
+        train = self.train.validate()
+        unknown = [c for c in self.controls if c not in CONTROLS]
+        if unknown:
+            raise ConfigError(f"unknown control {unknown[0]!r}", f"choose from {', '.join(CONTROLS)}")
+        if self.replicates < 1:
+            raise ConfigError(f"--replicates {self.replicates} must be at least 1")
+        rewind = str(Step.parse(self.rewind))
+        if self.ticket_from and self.ticket_from.output not in ("pruned", "dense"):
+            raise ConfigError(f"unknown output-layer rule {self.ticket_from.output!r}", "use pruned or dense")
+        if self.ticket_from and self.ticket_from.level < 1:
+            raise ConfigError(f"ticket level {self.ticket_from.level} must be at least 1", "write RUN@LEVEL, e.g. 3f9a1c@5")
+        # The dense run must keep the rewind point; the final weights are always kept.
+        checkpoints = tuple(dict.fromkeys(train.checkpoint_at + (rewind,)))
+        train = replace(train, checkpoint_at=checkpoints).validate()
+        return replace(self, train=train, prune=self.prune.validate(), rewind=rewind,
+                       controls=tuple(dict.fromkeys(self.controls)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ImpConfig":
+        p = data["prune"]
+        return cls(train=TrainConfig.from_dict(data["train"]),
+                   prune=PruneConfig(p["fraction"], p["scope"], p["criterion"],
+                                     tuple((n, f) for n, f in p["overrides"]), tuple(p["exclude"])),
+                   rewind=data["rewind"], controls=tuple(data["controls"]), replicates=data["replicates"],
+                   ticket_from=TicketSource(**data["ticket_from"]) if data.get("ticket_from") else None)
+
+    def replicate(self, r: int) -> TrainConfig:
+        """The dense training configuration of replicate r: every seed shifted by r."""
+        s = self.train.seeds
+        return replace(self.train, seeds=Seeds(s.init + r, s.data_order + r, s.augment + r))
+
+
+def nominal_density(fraction: float, level: int) -> float:
+    return math.pow(1 - fraction, level)
