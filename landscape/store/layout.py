@@ -31,12 +31,20 @@ def write_attrs_tree(group: h5py.Group, data: dict[str, Any]) -> None:
         elif value is None:
             group.attrs[key] = h5py.Empty("f")
         elif isinstance(value, (list, tuple)):
-            group.attrs[key] = np.array([str(v) for v in value], dtype=h5py.string_dtype()) if value else \
-                h5py.Empty(h5py.string_dtype())
+            group.attrs[key] = _list_attr(list(value))
         elif isinstance(value, str):
             group.attrs[key] = str(value)  # plain str: subclasses such as torch.__version__ do not convert
         else:
             group.attrs[key] = value
+
+
+def _list_attr(values: list[Any]) -> Any:
+    """Numbers as a numeric array, anything else as strings (nested items as JSON)."""
+    if not values:
+        return h5py.Empty(h5py.string_dtype())
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.asarray(values)
+    return np.array([v if isinstance(v, str) else json.dumps(v) for v in values], dtype=h5py.string_dtype())
 
 
 def read_attrs(group: h5py.Group) -> dict[str, Any]:
@@ -48,6 +56,8 @@ def read_attrs(group: h5py.Group) -> dict[str, Any]:
             out[key] = value.decode()
         elif isinstance(value, np.generic):
             out[key] = value.item()
+        elif isinstance(value, np.ndarray):  # lists are written as arrays; read them back as lists
+            out[key] = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
         else:
             out[key] = value
     return out
