@@ -1,7 +1,14 @@
 import os
 from pathlib import Path
 
-import pytest
+# The networks in tests are tiny: one thread is faster than two, and immune to the slowdown that
+# spinning OpenMP threads suffer when the cores are shared. Subprocesses inherit the setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", REPO.parent / "shared" / "data"))

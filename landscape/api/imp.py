@@ -105,7 +105,7 @@ def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions
 def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int]:
     """Everything that can be wrong with a request, checked before anything is written."""
     dataset = load_for(config.train, options.data_dir)
-    plan = plan_for(config.train, dataset)
+    plan = plan_for(replace(config.train, checkpoint_at=()), dataset)  # the rewind step is checked here
     rewind = Step.parse(config.rewind).resolve(plan.iters_per_epoch)
     if rewind >= plan.total_steps:
         raise ConfigError(f"rewind step {config.rewind} ({rewind} iterations) is not before the end of training "
@@ -137,8 +137,10 @@ def _check_source(store: Store, source: TicketSource, levels: int) -> Run:
 
 
 def _adapt_to_source(config: ImpConfig, source: Run, options: TrainOptions) -> ImpConfig:
-    """The target must use the source's architecture; its images are adapted to the source's input."""
+    """The target must use the source's architecture; its images are adapted to the source's input;
+    its tickets start where the source's did (its rewind step)."""
     s = ImpConfig.from_dict(source.config).train
+    config = replace(config, rewind=source.config["rewind"]).validate()
     t = config.train
     if (s.model.name, s.model.width) != (t.model.name, t.model.width):
         raise ConfigError(f"the ticket is a {s.model.name} (width {s.model.width}), this run a {t.model.name} "

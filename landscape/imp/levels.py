@@ -7,8 +7,9 @@ the rewind step (reset to θ0 when the rewind step is 0), continuing the schedul
 The controls train beside it in the same population:
 - reinit: the ticket's mask, fresh weights from the init distribution (a new seed per level);
 - random-prune: a random mask with the ticket's per-layer sparsity, the ticket's rewound weights;
-- rescaled-reinit: like reinit, each unit's fresh weights rescaled by sqrt(fan-in / surviving
-  inputs) so its input variance is what it was in the dense network.
+- rescaled-reinit: the reinit control's very draw, each unit's weights rescaled by
+  sqrt(fan-in / surviving inputs) so its input variance is what it was in the dense network; the
+  pair differs only in scale, which is the reviewers' question.
 Rewinding restores weights, not optimizer state, as open_lth does: momentum starts at zero.
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Branch:
 
 
 def control_seed(replicate: int, level: int, role: str) -> int:
-    """The seed of a control's random draw: its own for every replicate, level and control."""
+    """The seed of a control's random draw: its own for every replicate and level; the two reinit
+    controls share theirs (see the module docstring)."""
+    role = "reinit" if role == "rescaled-reinit" else role
     return derive_seed(_STREAM, replicate, level, CONTROLS.index(role)) % (2**31)
 
 
