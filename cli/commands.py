@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import webbrowser
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,8 @@ from landscape.errors import ConfigError
 
 from .progress import step_progress
 
-out = Console(highlight=False, soft_wrap=True)
+# Not on a terminal (a pipe, a log), rich would squeeze tables into 80 columns and cut IDs short.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _pct(value: Any) -> str:
@@ -69,14 +71,15 @@ def train(args: dict[str, Any]) -> None:
     _print_runs(runs, args["store"])
 
 
-def _parse_ticket_ref(text: str, output: str):
+def _ticket_source(text: str, output: str, store: str | None):
+    """`RUN@LEVEL` as a TicketSource naming the run by its ID."""
     from landscape.imp import TicketSource
     from landscape.store import Store
 
     run, sep, level = text.rpartition("@")
-    if not sep or not level.strip().isdigit():
+    if not sep or not run or not level.strip().isdigit():
         raise ConfigError(f"cannot read {text!r} as a ticket", "write RUN@LEVEL, e.g. 3f9a1c@5")
-    return run, TicketSource(run=run, level=int(level), output=output)
+    return TicketSource(run=Store(store).resolve(run), level=int(level), output=output)
 
 
 def imp(args: dict[str, Any]) -> None:
@@ -98,8 +101,7 @@ def imp(args: dict[str, Any]) -> None:
     controls = tuple(c.strip() for c in args["controls"].split(",") if c.strip() and c.strip() != "none")
     ticket = None
     if args["ticket_from"]:
-        ref, ticket = _parse_ticket_ref(args["ticket_from"], args["transfer_output"])
-        ticket = replace(ticket, run=Store(args["store"]).resolve(ref))
+        ticket = _ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
     exclude = tuple(e.strip() for e in (args["exclude"] or "").split(",") if e.strip())
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=controls,
                        replicates=args["replicates"], ticket_from=ticket,

@@ -147,6 +147,8 @@ def data_fetch(
     commands.fetch(name, data_dir, force)
 
 
+from .lmc import register as _register_lmc
+_register_lmc(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

@@ -28,7 +28,7 @@ def snapshot(root: Path):
     return {p.name: p.read_bytes() for p in root.glob("*.h5")} if root.exists() else {}
 
 
-@pytest.mark.parametrize("command", [["train"], ["ls"], ["show"], ["report"], ["models"], ["data", "fetch"],
+@pytest.mark.parametrize("command", [["train"], ["imp"], ["ls"], ["show"], ["report"], ["models"], ["data", "fetch"],
                                      ["data", "list"]])
 def test_every_command_has_help_with_an_example(command):
     out = landscape(*command, "--help", check=0).stdout

@@ -56,7 +56,8 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "running"})
 
         member_options = replace(options, name=None)
-        dense = _level_zero(config, done, writer, member_options)
+        name = run.name
+        dense = _level_zero(config, done, writer, member_options, name)
         masks = {r: full_mask(template) for r in range(config.replicates)}
         tickets = dict(dense)
         for level in range(1, levels + 1):
@@ -75,7 +76,8 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                 else:
                     start, masks[r] = _transferred(config, source, level, r, template)
                 branches += level_branches(config, level, r, config.replicate(r), start, masks[r])
-            runs = train([b.config for b in branches], member_options, masks=[b.mask for b in branches])
+            runs = train([b.config for b in branches], member_options, masks=[b.mask for b in branches],
+                         names=[f"{name}-L{level}-{b.role}-r{b.replicate}" for b in branches])
             record = {role: [run.id for b, run in zip(branches, runs) if b.role == role]
                       for role in ROLES if any(b.role == role for b in branches)}
             tickets = {r: rid for r, rid in enumerate(record["ticket"])}
@@ -92,9 +94,9 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
     return store.open(imp_id)
 
 
-def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions) -> dict[int, str]:
+def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions, name: str) -> dict[int, str]:
     dense_configs = [config.replicate(r) for r in range(config.replicates)]
-    runs = train(dense_configs, options)
+    runs = train(dense_configs, options, names=[f"{name}-L0-dense-r{r}" for r in range(config.replicates)])
     if 0 not in done:
         writer.write_section("levels/000", attrs={"dense": [r.id for r in runs], "ticket": [r.id for r in runs],
                                                   "density": 1.0}, run_attrs={"levels_done": 0})

@@ -155,11 +155,14 @@ def _check_population(configs: list[TrainConfig]) -> None:
 
 
 def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | None = None, *,
-          masks: Sequence[dict[str, torch.Tensor] | None] | None = None, **option_values) -> list[Run]:
+          masks: Sequence[dict[str, torch.Tensor] | None] | None = None,
+          names: Sequence[str] | None = None, **option_values) -> list[Run]:
     """Train each configuration into the store (as one population) and return the stored runs.
 
     Options may be given as a `TrainOptions` or as keywords (`store=`, `data_dir=`, `device=`...).
-    Complete runs are returned as they are; interrupted ones continue where they stopped.
+    `masks` are the pruning masks of the members, `names` their names (default: from the options'
+    name, or from each configuration). Complete runs are returned as they are; interrupted ones
+    continue where they stopped.
     """
     options = replace(options or TrainOptions(), **option_values)
     configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
@@ -188,7 +191,8 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
                 continue
             writer = store.writer(run_id)
             writers.append(writer)
-            name = options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}")
+            name = names[index] if names else (
+                options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
             member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
                                                      len(configs), name or config.default_name())
             resuming = bool(curves["step"]) and curves["step"][-1] == start
