@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..fileio import fsync_dir
 from .dataset import Dataset
 
 FORMAT_VERSION = 1
@@ -107,27 +108,13 @@ def _write_entry(entry: Path, dataset: Dataset) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(entry.parent)
+    fsync_dir(entry.parent)
 
 
 def _compact(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.is_contiguous() and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size():
         return tensor
     return tensor.clone(memory_format=torch.contiguous_format)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable; not every platform can open a folder, and that is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_stale(directory: Path, prefix: str, keep: Path) -> None:

@@ -39,6 +39,7 @@ from urllib.request import Request, urlopen
 
 from landscape.data.sources import NOT_FETCHABLE, SOURCES, RemoteFile, Source, canonical_name
 from landscape.errors import DataError
+from landscape.fileio import fsync_dir
 
 __all__ = ["fetch_dataset", "DEFAULT_TIMEOUT_S", "USER_AGENT"]
 
@@ -191,7 +192,7 @@ def _download_verified(rf: RemoteFile, urls: tuple[str, ...], dest: Path, *, for
             if got == rf.md5:
                 _fsync_path(part)
                 os.replace(part, dest)
-                _fsync_dir(dest.parent)
+                fsync_dir(dest.parent)
                 say.line(f"{rf.filename}: downloaded and verified (md5 {got})")
                 return
             part.unlink(missing_ok=True)
@@ -343,7 +344,7 @@ def _extract(archive: Path, root: Path, top: str) -> Path:
         if final.exists():  # --force: move the old copy into tmp (deleted below), then swap
             os.rename(final, tmp / ".replaced")
         os.rename(src, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -364,19 +365,6 @@ def _md5(path: Path) -> str:
 def _fsync_path(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform (Windows)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _int(value: str | None) -> int | None:

@@ -21,14 +21,7 @@ from typing import Iterator
 import h5py
 
 from ..errors import StoreError
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from ..fileio import replace_durably
 
 
 class RunLock:
@@ -88,10 +81,7 @@ def atomic_update(path: Path, *, create: bool = False) -> Iterator[h5py.File]:
             shutil.copyfile(path, tmp)
         with h5py.File(tmp, "w" if create else "r+") as f:
             yield f
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        replace_durably(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
