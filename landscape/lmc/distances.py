@@ -63,12 +63,16 @@ def normalized_l2_distance(state_a: State, state_b: State, parent: State, names:
 
 
 def angular_distance(a: State, b: State, names: Iterable[str]) -> float:
-    """The angle between the flattened weight vectors as a fraction of π (Maene et al.):
-    0 = same direction, 0.5 = orthogonal, 1 = opposite. NaN if either vector is zero.
+    """2·angle/π between the flattened weight vectors (Maene et al.), in [0, 2]:
+    0 = same direction, 1 = orthogonal, 2 = opposite. NaN if either vector is zero.
 
-    Computed as 2·atan2(‖â − b̂‖, ‖â + b̂‖) on the unit vectors (Kahan) rather than acos of the
-    cosine, which loses half its digits near 0 and π: a vector against itself is exactly 0 and
-    against its negation exactly 1.
+    The scale puts orthogonality at 1 because that is where independently trained (or
+    initialised) networks sit in high dimension: values near 1 mean "as unrelated as two
+    independent networks", values near 0 mean "still pointing the same way".
+
+    The angle is computed as 2·atan2(‖â − b̂‖, ‖â + b̂‖) on the unit vectors (Kahan) rather than
+    acos of the cosine, which loses half its digits near 0 and π: a vector against itself is
+    exactly 0 and against its negation exactly 2.
     """
     va, vb = _pair(a, b, names)
     na, nb = torch.linalg.vector_norm(va), torch.linalg.vector_norm(vb)
@@ -76,7 +80,7 @@ def angular_distance(a: State, b: State, names: Iterable[str]) -> float:
         return math.nan
     ua, ub = va / na, vb / nb
     angle = 2 * torch.atan2(torch.linalg.vector_norm(ua - ub), torch.linalg.vector_norm(ua + ub))
-    return float(angle / math.pi)
+    return float(2 * angle / math.pi)
 
 
 @torch.no_grad()
