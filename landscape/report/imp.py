@@ -96,7 +96,9 @@ def _layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
     fig.update_layout(title=dict(text=title, font=dict(size=15)), font=dict(family=FONT, size=12),
                       template="plotly_white", height=460, margin=dict(l=60, r=20, t=50, b=50),
                       legend=dict(groupclick="toggleitem"), hovermode="closest")
-    fig.update_xaxes(title_text="weights remaining (%)", type="log", autorange="reversed")
+    ticks = [100, 64, 41, 26, 16.8, 10.7, 6.9, 4.4, 2.8, 1.8, 1.2, 0.7, 0.5, 0.3]  # 0.8^k, the 20% schedule
+    fig.update_xaxes(title_text="weights remaining (%)", type="log", autorange="reversed", tickvals=ticks,
+                     ticktext=[f"{t:g}" for t in ticks])
     fig.update_yaxes(title_text=ytitle)
     return fig
 
@@ -196,7 +198,7 @@ def imp_sections(runs: list[Run]) -> list[Section]:
             + f", rewind to {c['rewind']}, {c['replicates']} replicate(s)"
             + (f", ticket transferred from {source['run']}@{source['level']}" if source else ""))
     intro = ("Each level prunes the ticket, rewinds its surviving weights and retrains them; the controls "
-             "train beside it. Bands span the lowest to the highest replicate. " + " ".join(config_lines))
+             "train beside it. Bands span the lowest to the highest replicate.\n\n" + ".\n\n".join(config_lines) + ".")
     items = [accuracy_figure(tables, "early", "Test accuracy at early stopping vs weights remaining"),
              accuracy_figure(tables, "final", "Final test accuracy vs weights remaining"),
              stop_figure(tables)]
