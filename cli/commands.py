@@ -111,9 +111,9 @@ def imp(args: dict[str, Any]) -> None:
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
         run = run_imp(config, args["levels"], _options(args, progress))
     out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels -> {run.path}")
+    store = Store(args["store"])
     for level in run.sections("levels"):
         record = run.section(f"levels/{level}")
-        store = Store(args["store"])
         accs = []
         for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
             if role in record:

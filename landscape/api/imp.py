@@ -25,7 +25,7 @@ from ..models import build_model
 from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
 from ..steps import Step
-from ..train.config import StartFrom, TrainConfig
+from ..train.config import StartFrom
 from ..train.rng import derive_seed
 from .train import TrainOptions, load_for, plan_for, resolve_device, train
 

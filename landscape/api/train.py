@@ -19,7 +19,7 @@ import torch
 from ..data import data_root, device_splits, load_dataset
 from ..data.adapt import adapt_dataset
 from ..environment import describe
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from ..models import build_model
 from ..store import Run, RunWriter, Store
 from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
