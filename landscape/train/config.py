@@ -33,6 +33,26 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class SubsetSpec:
+    """Train on a subset of the training split (Paul et al. 2022's data diet): the `size` examples
+    at positions `offset`..`offset+size` of an ordering — by a scores run's difficulty ("easy":
+    lowest first, "hard": highest first) or a seeded random permutation ("random") — taken within
+    each class in proportion to its frequency when `balanced`."""
+
+    order: str
+    size: int
+    scores: str | None = None  # the scores run; None for a random subset
+    offset: int = 0
+    balanced: bool = True
+    seed: int = 0  # of the random order, and of the tie-break between equal scores
+
+
+# Fields added after runs were first stored: omitted from a configuration's dict while they hold
+# their default None, so every run stored before they existed keeps its ID.
+_OMIT_IF_NONE = {"omit_if_none": True}
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: str = "mnist"
     # None until resolved against the dataset: 10% of the training set, at most 5,000 (the
@@ -43,6 +63,7 @@ class DataConfig:
     # Adapt the images to another input shape "CxHxW" (e.g. "1x28x28" to train an MNIST ticket on
     # CIFAR-10): channels averaged or repeated, then resized with antialiasing. None = as stored.
     adapt: str | None = None
+    subset: SubsetSpec | None = field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,7 @@ class TrainConfig:
         start = data.get("start")
         return cls(
             model=ModelConfig(**data["model"]),
-            data=DataConfig(**data["data"]),
+            data=DataConfig(**{**data["data"], "subset": _subset(data["data"].get("subset"))}),
             optim=OptimConfig(**{**data["optim"], "milestones": tuple(data["optim"].get("milestones", ()))}),
             steps=data["steps"],
             batch_size=data["batch_size"],
@@ -157,6 +178,8 @@ class TrainConfig:
             raise ConfigError(f"unknown reinit mode {self.reinit!r}", "use reinit or rescaled-reinit")
         if self.data.adapt is not None:
             parse_shape(self.data.adapt)
+        if self.data.subset is not None:
+            check_subset(self.data.subset)
         if self.model.width <= 0:
             raise ConfigError(f"width {self.model.width} must be positive")
         if Step.parse(self.steps).value <= 0:
@@ -177,9 +200,14 @@ class TrainConfig:
         )
 
 
+def _subset(value: dict | None) -> SubsetSpec | None:
+    return SubsetSpec(**value) if value else None
+
+
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)
+                if not (f.metadata.get("omit_if_none") and getattr(value, f.name) is None)}
     if isinstance(value, tuple):
         return [_to_plain(v) for v in value]
     return value
@@ -243,6 +271,24 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     if c not in (1, 3):
         raise ConfigError(f"input shape {text!r} has {c} channels", "adapt to 1 (grey) or 3 (colour) channels")
     return c, h, w
+
+
+SUBSET_ORDERS = ("easy", "hard", "random")
+
+
+def check_subset(spec: SubsetSpec) -> None:
+    """What can be checked without the data; sizes against the training split are checked in
+    landscape.diet.subset."""
+    if spec.order not in SUBSET_ORDERS:
+        raise ConfigError(f"unknown subset {spec.order!r}", f"choose one of {', '.join(SUBSET_ORDERS)}")
+    if isinstance(spec.size, bool) or not isinstance(spec.size, int) or spec.size < 1:
+        raise ConfigError(f"subset size {spec.size!r} must be a positive number of examples", "e.g. --size 5000")
+    if isinstance(spec.offset, bool) or not isinstance(spec.offset, int) or spec.offset < 0:
+        raise ConfigError(f"subset offset {spec.offset!r} must be a number of examples >= 0")
+    if spec.order != "random" and not spec.scores:
+        raise ConfigError(f"an {spec.order} subset needs difficulty scores", "give --scores-from RUN or --score NAME")
+    if spec.seed < 0:
+        raise ConfigError(f"subset seed {spec.seed} must be >= 0")
 
 
 def default_val_size(n_train: int) -> int:

@@ -70,6 +70,10 @@ class Plan:
 
 
 class Hooks(Protocol):
+    """What the engine reports. A hooks object may also define `on_batch(step, idx, correct)`:
+    each member's batch positions in the training set [K, B] and whether each example was
+    classified correctly in that training step [K, B] (forgetting events are counted from these)."""
+
     def on_eval(self, step: int, metrics: list[dict[str, float]]) -> None: ...
     def on_checkpoint(self, step: int, states: list[MemberState], *, requested: bool) -> None: ...
     def on_progress(self, step: int) -> None: ...
@@ -127,6 +131,7 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
     if not evaluate_start:
         eval_steps.discard(start_step)
     resume_steps = set(range(start_step, plan.total_steps + 1, resume_every)) if resume_every else eval_steps
+    on_batch = getattr(hooks, "on_batch", None)
 
     running_loss = torch.zeros(len(members), device=device, dtype=torch.float64)
     running_correct = torch.zeros(len(members), device=device, dtype=torch.int64)
@@ -179,7 +184,9 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
                               for i, s in enumerate(augment_seeds)])
         loss, correct = population.train_step(xs, ys, plan.schedule(step))
         running_loss += loss
-        running_correct += correct
+        running_correct += correct.sum(1)
+        if on_batch is not None:
+            on_batch(step, idx, correct)
         running_count += 1
         done = step + 1
         if done in eval_steps:

@@ -1,7 +1,8 @@
 """K networks trained at once, as a Python loop over modules or as one vmapped functional model.
 
 Both layouts expose the same operations, so the engine does not care which it drives:
-`train_step` takes one batch per member, `evaluate` runs every member on shared data, and
+`train_step` takes one batch per member (and returns each member's mean loss and which of its
+examples it classified correctly), `evaluate` runs every member on shared data, and
 `member_state` exports one member's weights and optimizer state. They give the same results as
 training each member alone, to float tolerance (tests/test_population.py checks this).
 
@@ -83,7 +84,7 @@ class LoopPopulation:
             if masks:
                 _apply_masks_(self.params[i], masks)
             losses.append(loss.detach())
-            correct.append((logits.detach().argmax(1) == ys[i]).sum())
+            correct.append(logits.detach().argmax(1) == ys[i])
         return torch.stack(losses), torch.stack(correct)
 
     @torch.no_grad()
@@ -166,7 +167,7 @@ class VmapPopulation:
             self.params[name].grad.mul_(mask)
         self.optimizer.step()
         _apply_masks_(self.params, self.masks)
-        correct = (logits.detach().argmax(-1) == ys).sum(1)
+        correct = logits.detach().argmax(-1) == ys
         return losses.detach(), correct
 
     @torch.no_grad()
