@@ -26,6 +26,7 @@ from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
+from .subsets import subset_index
 
 CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
 Progress = Callable[[int, int], None]
@@ -144,7 +145,8 @@ def plan_for(config: TrainConfig, dataset) -> Plan:
     if config.data.val_size >= len(dataset.train_y):
         raise ConfigError(f"validation size {config.data.val_size} leaves no training data "
                           f"({len(dataset.train_y)} examples)", "use a smaller --val-size")
-    return Plan.make(config, len(dataset.train_y) - config.data.val_size)
+    n_train = len(dataset.train_y) - config.data.val_size
+    return Plan.make(config, config.data.subset.size if config.data.subset else n_train)
 
 
 def _check_population(configs: list[TrainConfig]) -> None:
@@ -179,7 +181,12 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     configs = [resolve_val_size(c, dataset) for c in configs]
     val_size = configs[0].data.val_size
     train_split, val_split, test_split = device_splits(dataset, val_size, configs[0].data.split_seed, device)
-    plan = Plan.make(configs[0], len(train_split.y))
+    train_x, train_y = train_split.x, train_split.y
+    if configs[0].data.subset is not None:
+        # Normalised with the statistics of the whole training split, as the full-data runs are.
+        index = torch.as_tensor(subset_index(store, configs[0].data, train_y.cpu().numpy()), device=device)
+        train_x, train_y = train_x[index], train_y[index]
+    plan = Plan.make(configs[0], len(train_y))
     evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
 
     pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
@@ -204,7 +211,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
             group_curves = [g[3] for g in group]
             hooks = _StoreHooks(group_writers, group_curves, plan, options.save_interval_s,
                                 [g[4] for g in group], options.progress)
-            train_population(plan, [g[1] for g in group], train_split.x, train_split.y, evals,
+            train_population(plan, [g[1] for g in group], train_x, train_y, evals,
                              start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming)
             for writer, curves in zip(group_writers, group_curves):
                 writer.finish(curves=curves, metrics=summarize(curves, plan))
