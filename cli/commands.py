@@ -82,14 +82,12 @@ def _ticket_source(text: str, output: str, store: str | None):
     return TicketSource(run=Store(store).resolve(run), level=int(level), output=output)
 
 
-def imp(args: dict[str, Any]) -> None:
-    from landscape.api.imp import imp as run_imp
-    from landscape.imp import ImpConfig, PruneConfig
+def _prune_config(args: dict[str, Any]):
+    from landscape.imp import PruneConfig
     from landscape.models import build_model
-    from landscape.store import Store
 
     overrides = {}
-    for item in args["layer_fraction"] or []:
+    for item in args.get("layer_fraction") or []:
         name, sep, value = item.partition("=")
         try:
             overrides[name.strip()] = float(value)
@@ -98,20 +96,49 @@ def imp(args: dict[str, Any]) -> None:
     if args["output_fraction"] is not None:
         output = build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
         overrides[output] = args["output_fraction"]
-    controls = tuple(c.strip() for c in args["controls"].split(",") if c.strip() and c.strip() != "none")
+    exclude = tuple(e.strip() for e in (args.get("exclude") or "").split(",") if e.strip())
+    return PruneConfig(fraction=args["prune_fraction"], scope=args["scope"], criterion=args["criterion"],
+                       overrides=tuple(overrides.items()), exclude=exclude)
+
+
+def _controls(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip() and c.strip() != "none")
+
+
+def _pretrained(ref: str, replicates: int, store: str | None) -> tuple[str, ...]:
+    """`--rewind-from`: a diet run (its pre-training runs) or a training run, one per replicate."""
+    from landscape.store import Store
+
+    run = Store(store).open(ref)
+    runs = run.section("pretrain")["runs"] if run.kind == "diet" else [run.id]
+    if len(runs) < replicates:
+        raise ConfigError(f"--rewind-from {ref} has {len(runs)} pre-trained run(s), not one per replicate "
+                          f"({replicates})", f"use --replicates {len(runs)}, or pre-train more replicates")
+    return tuple(runs[:replicates])
+
+
+def imp(args: dict[str, Any]) -> None:
+    from landscape.api.imp import imp as run_imp
+    from landscape.imp import ImpConfig
+
     ticket = None
     if args["ticket_from"]:
         ticket = _ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
-    exclude = tuple(e.strip() for e in (args["exclude"] or "").split(",") if e.strip())
-    config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=controls,
-                       replicates=args["replicates"], ticket_from=ticket,
-                       prune=PruneConfig(fraction=args["prune_fraction"], scope=args["scope"],
-                                         criterion=args["criterion"], overrides=tuple(overrides.items()),
-                                         exclude=exclude))
+    pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
+    config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
+                       replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
+                       pretrained=pretrained)
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
         run = run_imp(config, args["levels"], _options(args, progress))
-    out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels -> {run.path}")
-    store = Store(args["store"])
+    print_imp(run, args["store"])
+
+
+def print_imp(run, store_dir: str | None) -> None:
+    from landscape.store import Store
+
+    out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels, "
+              f"rewind to {run.config['rewind']} -> {run.path}")
+    store = Store(store_dir)
     for level in run.sections("levels"):
         record = run.section(f"levels/{level}")
         accs = []
@@ -120,7 +147,7 @@ def imp(args: dict[str, Any]) -> None:
                 values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
                 accs.append(f"{role} {_pct(sum(values) / len(values))}")
         out.print(f"  level {int(level):2d}  {100 * record['density']:6.2f}% remaining  " + "  ".join(accs))
-    out.print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
+    out.print(f"next: landscape report {run.id}" + (f" --store {store_dir}" if store_dir else ""))
 
 
 def list_runs(store_dir: str | None) -> None:
@@ -206,3 +233,61 @@ def fetch(name: str, data_dir: str | None, force: bool) -> None:
     paths = fetch_dataset(name, data_root(data_dir), force=force)
     for p in paths:
         out.print(str(p))
+
+
+def _scores_config(args: dict[str, Any], score: str):
+    from landscape.diet import ScoresConfig
+
+    return ScoresConfig(_base_config(args), method=score, at=args["at"], runs=args["runs"])
+
+
+def scores(args: dict[str, Any]) -> None:
+    from landscape.api.scores import scores as compute
+
+    config = _scores_config(args, args["score"])
+    with step_progress(f"{args['score']} scores, {args['model']} on {args['dataset']}") as progress:
+        run = compute(config, _options(args, progress))
+    print_scores(run, args["store"])
+
+
+def print_scores(run, store_dir: str | None) -> None:
+    import numpy as np
+
+    section, arrays, m = run.section("scores"), run.arrays("scores"), run.metrics
+    score = arrays["score"]
+    out.print(f"[bold]{run.id}[/] {run.name}: {section['method']} of {len(score):,} training examples, "
+              f"mean over {run.config['runs']} run(s) at {run.config['at']} in {m.get('time_s', 0):.1f}s -> {run.path}")
+    q = np.nanpercentile(score, [0, 10, 50, 90, 100])
+    out.print("  min {:.4g}  10% {:.4g}  median {:.4g}  90% {:.4g}  max {:.4g}".format(*q)
+              + (f"  (runs agree: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
+    out.print(f"next: landscape diet --scores-from {run.id} ... ; landscape report {run.id}"
+              + (f" --store {store_dir}" if store_dir else ""))
+
+
+def diet(args: dict[str, Any]) -> None:
+    from landscape.api.diet import DietRequest, ImpPlan, diet as run_diet
+    from landscape.store import Store
+
+    from .diet import parse_offset
+
+    imp_plan = ImpPlan(levels=args["levels"], prune=_prune_config(args), controls=_controls(args["controls"])) \
+        if args["then_imp"] else None
+    request = DietRequest(subset=args["subset"], size=args["size"], fraction=args["fraction"],
+                          offset=parse_offset(args["offset"]), balanced=args["balanced"], seed=args["subset_seed"],
+                          pretrain_steps=args["pretrain_steps"], score=args["score"], scores_from=args["scores_from"],
+                          score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"],
+                          then_imp=imp_plan)
+    with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
+        run = run_diet(_base_config(args), request, _options(args, progress))
+    s, p = run.section("subset"), run.section("pretrain")
+    source = f"by {s['method']} scores ({s['scores']})" if s["scores"] else f"random, seed {s['seed']}"
+    out.print(f"[bold]{run.id}[/] {run.name}: {s['order']} subset of {s['size']:,} examples "
+              f"({100 * s['fraction']:.1f}% of {s['n_train']:,}), {source}"
+              + (f", skipping {s['offset']:,}" if s["offset"] else "") + (", class-balanced" if s["balanced"] else ""))
+    out.print(f"  pre-trained {p['step']}it on it: {', '.join(p['runs'])}; val acc "
+              f"{_pct(run.metrics.get('pretrain/final/val/acc'))}")
+    if run.section("imp"):
+        print_imp(Store(args["store"]).open(run.section("imp")["run"]), args["store"])
+    else:
+        out.print(f"next: landscape imp --rewind-from {run.id} ... (same training flags); "
+                  f"landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))

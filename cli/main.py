@@ -54,6 +54,8 @@ def train(
     landscape imp --model conv2 --dataset digits --levels 5 --scope global --rewind 100it --replicates 2
 
     landscape imp --model lenet_300_100 --dataset cifar10 --ticket-from 3f9a1c@5 --levels 5 --optimizer adam
+
+    landscape imp --model lenet_300_100 --dataset mnist --levels 8 --rewind-from diet-easy-5500
 """)
 @with_train_flags
 def imp(
@@ -68,6 +70,7 @@ def imp(
     controls: Annotated[str, typer.Option(help="Controls per level: reinit, random-prune, rescaled-reinit (comma-separated, or none).")] = "reinit,random-prune",
     ticket_from: Annotated[Optional[str], typer.Option(help="Transfer: train the tickets of another IMP run's levels 1..L, RUN@L.", show_default=False)] = None,
     transfer_output: Annotated[str, typer.Option(help="A new output layer, when classes differ: pruned (to the ticket's density) or dense.")] = "pruned",
+    rewind_from: Annotated[Optional[str], typer.Option(help="Data diet: start the dense run from a pre-training (a diet run, or a training run) and rewind there.", show_default=False)] = None,
     **flags,
 ) -> None:
     """Iterative magnitude pruning with rewinding and controls: find winning tickets.
@@ -147,8 +150,10 @@ def data_fetch(
     commands.fetch(name, data_dir, force)
 
 
-from .lmc import register as _register_lmc
+from .diet import register as _register_diet  # noqa: E402
+from .lmc import register as _register_lmc  # noqa: E402
 _register_lmc(app)
+_register_diet(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

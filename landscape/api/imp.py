@@ -25,9 +25,9 @@ from ..models import build_model
 from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
 from ..steps import Step
-from ..train.config import StartFrom
+from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
-from .train import TrainOptions, load_for, plan_for, resolve_device, train
+from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
@@ -43,6 +43,8 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
     if source is not None:
         config = _adapt_to_source(config, source, options)
+    if config.pretrained:
+        config = _check_pretrained(store, config, options)
     template, rewind_step = _check_request(config, options)
 
     imp_id = config.run_id()
@@ -96,6 +98,11 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
 
 def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions, name: str) -> dict[int, str]:
     dense_configs = [config.replicate(r) for r in range(config.replicates)]
+    if config.pretrained:
+        # Continue from the pre-training (weights only: rewinding never restores optimizer state).
+        step = int(Step.parse(config.rewind).value)
+        dense_configs = [replace(c, start=StartFrom(run, step, with_optimizer=False)).validate()
+                         for c, run in zip(dense_configs, config.pretrained)]
     runs = train(dense_configs, options, names=[f"{name}-L0-dense-r{r}" for r in range(config.replicates)])
     if 0 not in done:
         writer.write_section("levels/000", attrs={"dense": [r.id for r in runs], "ticket": [r.id for r in runs],
@@ -121,6 +128,30 @@ def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.M
             raise ConfigError(f"{t.model.name} has no prunable layer {name!r}",
                               f"prunable layers: {', '.join(template.prunable)}")
     return template, rewind
+
+
+def _check_pretrained(store: Store, config: ImpConfig, options: TrainOptions) -> ImpConfig:
+    """The pre-trained runs must be finished runs of this network on this data (a subset of it
+    allowed); the rewind step becomes the step they ended at."""
+    from .subsets import data_identity
+
+    runs = [store.open(ref) for ref in config.pretrained]
+    ours = resolve_val_size(config.train, load_for(config.train, options.data_dir))
+    steps = set()
+    for run in runs:
+        if run.kind != "train":
+            raise ConfigError(f"--rewind-from {run.id} is a {run.kind} run", "name a pre-training (diet) run")
+        if not run.complete:
+            raise ConfigError(f"pre-training run {run.id} is not finished", "finish it first (rerun its command)")
+        theirs = TrainConfig.from_dict(run.config)
+        if theirs.model != ours.model or data_identity(theirs.data) != data_identity(ours.data):
+            raise ConfigError(f"pre-training run {run.id} trained {theirs.model.name} on {theirs.data.dataset}, "
+                              f"this IMP run is {ours.model.name} on {ours.data.dataset} (or splits it differently)",
+                              "pre-train the same network on the same dataset and validation split")
+        steps.add(run.checkpoint_steps[-1])
+    if len(steps) > 1:
+        raise ConfigError(f"the pre-trained runs ended at different steps ({sorted(steps)})", "pre-train them alike")
+    return replace(config, pretrained=tuple(r.id for r in runs), rewind=f"{steps.pop()}it").validate()
 
 
 def _check_source(store: Store, source: TicketSource, levels: int) -> Run:

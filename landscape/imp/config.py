@@ -61,9 +61,13 @@ class ImpConfig:
     controls: tuple[str, ...] = ()
     replicates: int = 1
     ticket_from: TicketSource | None = None
+    # Data-diet IMP (Paul et al. 2022): replicate r's dense run starts from the final weights of
+    # training run pretrained[r] (a pre-training, e.g. on a subset), and tickets rewind there.
+    pretrained: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"pretrained": list(self.pretrained)} if self.pretrained else {}  # older IDs unchanged
+        return {**extra,
             "train": self.train.to_dict(),
             "prune": {"fraction": self.prune.fraction, "scope": self.prune.scope, "criterion": self.prune.criterion,
                       "overrides": [list(o) for o in self.prune.overrides], "exclude": list(self.prune.exclude)},
@@ -77,7 +81,7 @@ class ImpConfig:
 
     def default_name(self) -> str:
         base = f"imp-{self.train.model.name}-{self.train.data.dataset.split(':')[0]}-rw{self.rewind}"
-        return base + ("-transfer" if self.ticket_from else "")
+        return base + ("-transfer" if self.ticket_from else "") + ("-pretrained" if self.pretrained else "")
 
     def validate(self) -> "ImpConfig":
         train = self.train.validate()
@@ -89,6 +93,11 @@ class ImpConfig:
         rewind = str(Step.parse(self.rewind))
         if self.ticket_from and self.ticket_from.output not in ("pruned", "dense"):
             raise ConfigError(f"unknown output-layer rule {self.ticket_from.output!r}", "use pruned or dense")
+        if self.pretrained and self.ticket_from:
+            raise ConfigError("a transferred ticket already has its rewind point", "drop --rewind-from or --ticket-from")
+        if self.pretrained and len(self.pretrained) != self.replicates:
+            raise ConfigError(f"{len(self.pretrained)} pre-trained run(s) for {self.replicates} replicate(s)",
+                              "give one pre-trained run per replicate")
         if self.ticket_from and self.ticket_from.level < 1:
             raise ConfigError(f"ticket level {self.ticket_from.level} must be at least 1", "write RUN@LEVEL, e.g. 3f9a1c@5")
         # The dense run must keep the rewind point; the final weights are always kept.
@@ -104,7 +113,8 @@ class ImpConfig:
                    prune=PruneConfig(p["fraction"], p["scope"], p["criterion"],
                                      tuple((n, f) for n, f in p["overrides"]), tuple(p["exclude"])),
                    rewind=data["rewind"], controls=tuple(data["controls"]), replicates=data["replicates"],
-                   ticket_from=TicketSource(**data["ticket_from"]) if data.get("ticket_from") else None)
+                   ticket_from=TicketSource(**data["ticket_from"]) if data.get("ticket_from") else None,
+                   pretrained=tuple(data.get("pretrained", ())))
 
     def replicate(self, r: int) -> TrainConfig:
         """The dense training configuration of replicate r: every seed shifted by r."""

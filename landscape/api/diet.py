@@ -1,0 +1,178 @@
+"""Data-diet pre-training into the store: `landscape diet` (Paul et al. 2022).
+
+    import landscape.api.diet as D
+    run = D.diet(ls.recipe("lenet_300_100", "mnist"), D.DietRequest(subset="easy", fraction=0.1,
+                 pretrain_steps="500it", then_imp=ImpPlan(levels=8)), store="runs", data_dir="../shared/data")
+
+The protocol: pre-train the dense network from θ0 for T steps on a subset of the training data
+(the easiest, the hardest or a random sample, by a scores run), then run IMP on the full training
+set with every ticket rewound to the pre-trained weights — late rewinding to step T, with the
+first T steps taken on the subset. Replicate r pre-trains from the θ0 of IMP's replicate r (the
+same seeds), so the variants differ only in how the first T steps were spent.
+
+A diet run (kind "diet") records the subset (its positions in the training split), the scores it
+came from, the pre-training runs (ordinary training runs with a data subset) and the IMP run.
+Epochs in T count passes over the subset; write T in iterations to compare with full-data
+rewinding.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..diet import ScoresConfig, select_subset, size_from
+from ..environment import describe
+from ..errors import ConfigError
+from ..imp import ImpConfig, PruneConfig
+from ..store import Run, Store
+from ..train.config import SubsetSpec, TrainConfig
+from .imp import imp
+from .scores import scores
+from .subsets import load_scores
+from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+
+
+@dataclass(frozen=True)
+class ImpPlan:
+    """IMP to run after the pre-training (`--then-imp`)."""
+
+    levels: int = 5
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    controls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DietRequest:
+    subset: str = "easy"                 # easy | hard | random
+    size: int | None = None              # examples, or
+    fraction: float | None = None        # of the training split
+    offset: int | float = 0              # examples skipped from the start of the order (a float < 1: a fraction)
+    balanced: bool = True
+    seed: int = 0                        # of a random subset
+    pretrain_steps: str = "500it"
+    score: str = "el2n"                  # computed when scores_from is not given (easy and hard only)
+    scores_from: str | None = None
+    score_at: str | None = None
+    score_runs: int | None = None
+    replicates: int = 1
+    then_imp: ImpPlan | None = None
+
+
+def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None,
+         **option_values) -> Run:
+    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
+    options = replace(options or TrainOptions(), **option_values)
+    store = Store(options.store)
+    store.ensure_writable()
+    dataset = load_for(train_config, options.data_dir)
+    train_config = resolve_val_size(train_config.validate(), dataset)
+    plan_for(train_config, dataset)
+    n = len(dataset.train_y) - train_config.data.val_size
+    spec = _subset_spec(request, n)
+    # T checked against the subset's size before any scoring (the order does not matter to it).
+    plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset)
+    if request.then_imp is not None:
+        _imp_config(train_config, request, ()).validate()
+        if request.then_imp.levels < 1:
+            raise ConfigError(f"--levels {request.then_imp.levels} must be at least 1")
+
+    # Scores: given, or computed now (the one long step before the pre-training).
+    if request.subset != "random":
+        if request.scores_from:
+            scores_id = load_scores(store, request.scores_from, train_config.data)[0]
+        else:
+            scores_id = scores(ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score,
+                                            request.score_at, request.score_runs), replace(options, name=None)).id
+        spec = replace(spec, scores=scores_id)
+    pretrain = _pretrain_configs(train_config, spec, request)
+    labels = _train_labels(dataset, train_config)
+    score_values = load_scores(store, spec.scores, train_config.data)[1] if spec.scores else None
+    index = select_subset(spec, labels, score_values)
+
+    runs = train(pretrain, replace(options, name=None),
+                 names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
+    diet_id = _diet_id(spec, pretrain[0], request)
+    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}"
+    with store.writer(diet_id) as writer:
+        if not store.exists(diet_id):
+            writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
+                          environment=describe(resolve_device(options.device)))
+            method = store.open(spec.scores).section("scores")["method"] if spec.scores else ""
+            writer.write_section("subset", attrs={
+                "order": spec.order, "size": spec.size, "offset": spec.offset, "balanced": spec.balanced,
+                "seed": spec.seed, "scores": spec.scores or "", "method": method, "fraction": spec.size / n,
+                "n_train": n, "class_counts": np.bincount(labels[index], minlength=len(dataset.classes)).tolist(),
+                "index_note": "positions in the training split (the training set less the validation examples)"},
+                arrays={"index": index})
+            writer.write_section("pretrain", attrs={"runs": [r.id for r in runs], "step": runs[0].checkpoint_steps[-1]})
+            writer.finish(curves={}, metrics=_pretrain_metrics(runs))
+        if request.then_imp is not None:
+            imp_run = imp(_imp_config(train_config, request, tuple(r.id for r in runs)), request.then_imp.levels,
+                          replace(options, name=f"{name}-imp"))
+            writer.write_section("imp", attrs={"run": imp_run.id})
+    return store.open(diet_id)
+
+
+def _subset_spec(request: DietRequest, n: int) -> SubsetSpec:
+    if request.subset not in ("easy", "hard", "random"):
+        raise ConfigError(f"unknown subset {request.subset!r}", "choose easy, hard or random")
+    size = size_from(request.size, request.fraction, n)
+    offset = request.offset
+    if isinstance(offset, float):
+        if not 0 <= offset < 1:
+            raise ConfigError(f"--offset {offset} as a fraction must be in [0, 1)", "e.g. --offset 10% skips the easiest 10%")
+        offset = round(offset * n)
+    if request.subset == "random" and request.scores_from:
+        raise ConfigError("a random subset does not use scores", "drop --scores-from, or choose --subset easy or hard")
+    spec = SubsetSpec(order=request.subset, size=size, scores=None, offset=offset, balanced=request.balanced,
+                      seed=request.seed)
+    if spec.size + spec.offset > n:
+        raise ConfigError(f"a subset of {size:,} after skipping {offset:,} needs more than the {n:,} training examples",
+                          "use a smaller --size, --fraction or --offset")
+    return spec
+
+
+def _pretrain_configs(train_config: TrainConfig, spec: SubsetSpec, request: DietRequest) -> list[TrainConfig]:
+    """Replicate r: IMP's replicate r (its seeds, so its θ0), for T steps on the subset."""
+    if request.replicates < 1:
+        raise ConfigError(f"--replicates {request.replicates} must be at least 1")
+    base = ImpConfig(train=train_config, replicates=request.replicates)
+    return [replace(base.replicate(r), data=replace(train_config.data, subset=spec), steps=request.pretrain_steps,
+                    checkpoint_at=("0", "end")).validate() for r in range(request.replicates)]
+
+
+def _imp_config(train_config: TrainConfig, request: DietRequest, pretrained: tuple[str, ...]) -> ImpConfig:
+    plan = request.then_imp
+    return ImpConfig(train=train_config, prune=plan.prune, controls=plan.controls, replicates=request.replicates,
+                     pretrained=pretrained)  # the rewind step is set from the pre-training
+
+
+def _train_labels(dataset, config: TrainConfig) -> np.ndarray:
+    from ..data.splits import split_train_val
+
+    train_idx, _ = split_train_val(len(dataset.train_y), config.data.val_size, config.data.split_seed)
+    return dataset.train_y[train_idx].numpy()
+
+
+def _diet_config(spec: SubsetSpec, pretrain: TrainConfig, request: DietRequest) -> dict:
+    return {"subset": vars(spec).copy(), "pretrain": pretrain.to_dict(), "pretrain_steps": pretrain.steps,
+            "replicates": request.replicates}
+
+
+def _diet_id(spec: SubsetSpec, pretrain: TrainConfig, request: DietRequest) -> str:
+    text = json.dumps({"kind": "diet", **_diet_config(spec, pretrain, request)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _pretrain_metrics(runs: list[Run]) -> dict[str, float]:
+    out = {}
+    for key in ("final/val/acc", "final/test/acc", "final/train/acc", "final/val/loss"):
+        values = [r.metrics[key] for r in runs if key in r.metrics]
+        if values:
+            out[f"pretrain/{key}"] = float(np.mean(values))
+    out["pretrain/steps"] = float(runs[0].checkpoint_steps[-1])
+    out["subset/size"] = float(runs[0].config["data"]["subset"]["size"])
+    return out
