@@ -212,23 +212,24 @@ def test_no_runs_is_a_user_error():
 
 
 def test_registry_builders_by_kind(monkeypatch):
+    # A kind no real builder claims: the real ones (imp, ...) may already be registered by other tests.
     monkeypatch.setattr(framework, "_BUILDERS", {k: list(v) for k, v in framework._BUILDERS.items()})
 
-    @section_for("imp")
+    @section_for("sparsity")
     def imp_sections(runs):
-        return [Section("Sparsity", intro=f"{len(runs)} imp runs",
+        return [Section("Sparsity", intro=f"{len(runs)} sparsity runs",
                         items=[Table([[r.name] for r in runs], header=["run"])])]
 
-    section_for("imp")(imp_sections)  # registering again replaces, it does not duplicate
-    runs = _runs() + [StubRun(id="a1", name="imp-a", kind="imp"),
-                      StubRun(id="a2", name="imp-b", kind="imp"),
+    section_for("sparsity")(imp_sections)  # registering again replaces, it does not duplicate
+    runs = _runs() + [StubRun(id="a1", name="imp-a", kind="sparsity"),
+                      StubRun(id="a2", name="imp-b", kind="sparsity"),
                       StubRun(id="z1", name="odd", kind="zeta"),
                       _runs()[0]]  # a repeated run is reported once
     report = build_report(runs, title="Mixed")
     titles = [s.title for s in report.sections]
     assert titles == ["Training runs", "Learning curves", "Run details", "Sparsity",
                       "Runs of kind 'zeta'"]
-    assert report.sections[3].intro == "2 imp runs"
+    assert report.sections[3].intro == "2 sparsity runs"
     assert "No report builder is registered" in report.sections[4].intro
     assert report.title == "Mixed"
 

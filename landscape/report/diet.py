@@ -1,0 +1,461 @@
+"""Report sections for data-diet pre-training (kind "diet"): does pre-training the dense network on
+a subset of the training data give IMP a better rewind point?
+
+Per diet run:
+- a table of the subset (order, size, share of the training split, offset, class balance, scores,
+  pre-training length, the pre-trained networks' final accuracy, the IMP run that followed);
+- the per-class distribution of its scores run, all examples beside the subset, and the gallery of
+  the easiest and hardest examples with the subset's members framed; for a random subset (no
+  scores) the number of examples per class in the subset instead.
+Across all the diet runs given, one comparison of pre-training variants:
+- the ticket's test accuracy at early stopping (and, in a second figure, at the end of training)
+  against the percent of weights remaining, a line per variant with a band from the lowest to the
+  highest replicate. The variants are the IMP runs that rewind to these pre-trainings and every
+  comparable IMP run in the same store (same training configuration up to its checkpoint list,
+  same pruning, same number of replicates, no transferred ticket): θ0 (no pre-training), rewind to
+  step k on the full data, or rewind to another diet pre-training;
+- a table of the ticket's accuracy at a few densities, a row per variant;
+- the share of linearly connected training examples (Paul et al. 2022) per variant, where LMC runs
+  with per-example barriers were spawned from a variant's rewind point.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..errors import StoreError
+from ..store import Run as StoredRun
+from ..store import Store
+from .framework import Run, Section, Table, plotly_text, section_for
+from .imp import ImpTable, _band_traces, _layout, read_imp
+from .scores import Scores, distribution_figure, gallery_figure, read_scores
+from .train import FONT, PALETTE
+
+THETA0 = "θ0 (no pre-training)"
+THETA0_COLOUR = "#57606a"
+TABLE_LEVELS = 6  # the comparison table shows at most this many density levels
+
+
+@dataclass(eq=False)
+class Diet:
+    """A diet run: its subset and pre-training, read once."""
+
+    run: Run
+    subset: dict[str, Any]  # the "subset" section, falling back to the configuration
+    index: np.ndarray  # positions in the training split
+    pretrain_runs: list[str]
+    pretrain_step: int
+    pretrain_steps: str  # as configured, e.g. "500it"
+    imp: str | None  # the IMP run recorded as following this pre-training, if one was run
+    label: str
+    # The IMP runs that rewind to this pre-training (see `link_imps`): the recorded one, else any
+    # whose "pretrained" runs are this pre-training's.
+    imps: list[Run] = field(default_factory=list)
+
+    @property
+    def scores_id(self) -> str | None:
+        return self.subset.get("scores") or None
+
+
+def read_diet(run: Run) -> Diet:
+    config = run.config
+    subset = {**(config.get("subset") or {}), **run.section("subset")}
+    index = np.asarray(run.arrays("subset").get("index", []), dtype=np.int64)
+    pretrain = run.section("pretrain")
+    step = _int(pretrain.get("step"), -1)
+    steps = str(config.get("pretrain_steps") or f"{step}it")
+    return Diet(run=run, subset=subset, index=index, pretrain_runs=list(pretrain.get("runs") or []),
+                pretrain_step=step, pretrain_steps=steps, imp=run.section("imp").get("run") or None,
+                label=diet_label(subset, steps, len(index)))
+
+
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
+def _percent(fraction: Any) -> str:
+    return f"{100 * float(fraction):.3g}%"
+
+
+def diet_label(subset: dict[str, Any], steps: str, size: int | None = None) -> str:
+    """E.g. "easy subset (5,000 = 10%), 500it"."""
+    size = int(subset.get("size", size or 0))
+    fraction = subset.get("fraction") or (size / subset["n_train"] if subset.get("n_train") else None)
+    detail = f"{size:,}" + (f" = {_percent(fraction)}" if fraction else "")
+    if int(subset.get("offset") or 0):
+        detail += f", offset {int(subset['offset']):,}"
+    return f"{subset.get('order', '?')} subset ({detail}), {steps}"
+
+
+def _store(run: Run) -> Store | None:
+    path = getattr(run, "path", None)
+    return Store(Path(path).parent) if path is not None else None
+
+
+def _open(store: Store | None, run_id: str | None) -> Run | None:
+    # By exact ID, without Store.open's resolution (which lists the whole store every time).
+    if store is None or not run_id or not store.exists(run_id):
+        return None
+    try:
+        return StoredRun(store.path_for(run_id))
+    except StoreError:
+        return None
+
+
+def _stores(runs: Sequence[Run]) -> list[Store]:
+    stores: dict[str, Store] = {}
+    for run in runs:
+        store = _store(run)
+        if store is not None:
+            stores.setdefault(str(store.root.resolve()), store)
+    return list(stores.values())
+
+
+def link_imps(diets: Sequence[Diet]) -> list[Run]:
+    """Fill each diet's `imps`; return every IMP run in the diets' stores."""
+    imps = [run for store in _stores([d.run for d in diets]) for run in store.runs("imp")]
+    for diet in diets:
+        if diet.imp:
+            diet.imps = [run for run in imps if run.id == diet.imp]
+        elif diet.pretrain_runs:
+            diet.imps = [run for run in imps if set(run.config.get("pretrained") or []) == set(diet.pretrain_runs)]
+    return imps
+
+
+def diet_scores(diet: Diet) -> Scores | None:
+    """The scores run the subset was ordered by, when it is in the store."""
+    run = _open(_store(diet.run), diet.scores_id)
+    return read_scores(run) if run is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# One diet run
+# --------------------------------------------------------------------------------------------
+
+def _pretrain_metric(diet: Diet, key: str) -> float | None:
+    """`pretrain/<key>` from the diet run's metrics, else the mean over its pre-training runs."""
+    value = diet.run.metrics.get(f"pretrain/{key}")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    store = _store(diet.run)
+    values = [run.metrics.get(key) for run in (_open(store, i) for i in diet.pretrain_runs) if run is not None]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _order_text(diet: Diet, method: str) -> str:
+    order = diet.subset.get("order", "?")
+    if order == "random":
+        return f"random (seed {diet.subset.get('seed', 0)})"
+    return f"{order}: {'lowest' if order == 'easy' else 'highest'} {method or 'difficulty'} scores first"
+
+
+def subset_table(diet: Diet, scores: Scores | None) -> Table:
+    s = diet.subset
+    method = str(s.get("method") or (scores.method if scores else ""))
+    n_train = s.get("n_train") or (scores.n_train if scores else None)
+    size = int(s.get("size", len(diet.index)))
+    share = f" ({_percent(s['fraction'])} of {int(n_train):,})" if s.get("fraction") and n_train else ""
+    if not diet.scores_id:
+        source = "none (random order)"
+    elif scores is not None:
+        source = f"{method or '?'}: {scores.run.name} ({diet.scores_id})"
+    else:
+        source = f"{method or '?'}: {diet.scores_id} (not in the store)"
+    val, test = _pretrain_metric(diet, "final/val/acc"), _pretrain_metric(diet, "final/test/acc")
+    rows = [
+        ["order", _order_text(diet, method)],
+        ["size", f"{size:,}{share}"],
+        ["offset", f"{int(s.get('offset') or 0):,}"],
+        ["balanced", "yes: each class in proportion to its frequency" if s.get("balanced") else "no"],
+        ["scores", source],
+        ["pre-training", (f"{diet.pretrain_steps} ({diet.pretrain_step:,} iterations), "
+                         f"{len(diet.pretrain_runs)} replicate{'s' if len(diet.pretrain_runs) != 1 else ''}")],
+        ["pre-training runs", ", ".join(diet.pretrain_runs) or None],
+        ["final val / test acc", f"{_pct(val)} / {_pct(test)}" if val is not None or test is not None else None],
+        ["IMP after it", ", ".join(f"{imp.name} ({imp.id})" for imp in diet.imps) or diet.imp or "not run"],
+    ]
+    return Table(rows, caption=f"{diet.run.name} ({diet.run.id}): {diet.label}", row_headers=True)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def class_count_figure(diet: Diet, scores: Scores | None = None) -> go.Figure:
+    """The number of subset examples in each class (from the stored class counts)."""
+    counts = [int(c) for c in diet.subset.get("class_counts") or []]
+    names = [plotly_text(scores.class_name(k) if scores else f"class {k}") for k in range(len(counts))]
+    fig = go.Figure(go.Bar(x=names, y=counts, marker={"color": PALETTE[0]},
+                           hovertemplate="%{x}<br>%{y:,} examples in the subset<extra></extra>"))
+    fig.update_layout(title={"text": plotly_text(f"Examples per class in the subset: {diet.run.name}"),
+                             "x": 0.0, "xanchor": "left", "font": {"size": 15}},
+                      font={"family": FONT, "size": 12}, template="plotly_white", height=360,
+                      margin={"l": 70, "r": 20, "t": 56, "b": 56})
+    fig.update_xaxes(type="category", title_text="class")
+    fig.update_yaxes(title_text="examples")
+    return fig
+
+
+def diet_section(diet: Diet) -> Section:
+    scores = diet_scores(diet)
+    s = diet.subset
+    size = int(s.get("size", len(diet.index)))
+    if scores is not None:
+        what = (f"the {size:,} {'easiest' if s.get('order') == 'easy' else 'hardest'} training examples by "
+                f"{scores.method} score" if s.get("order") in ("easy", "hard") else f"{size:,} training examples")
+        if int(s.get("offset") or 0):
+            what += f" after skipping the first {int(s['offset']):,}"
+    else:
+        what = f"{size:,} training examples " + ("in a random order" if s.get("order") == "random"
+                                                  else "(their scores run is not in the store)")
+    intro = (f"The dense network was pre-trained for {diet.pretrain_steps} on {what}"
+             + (", balanced across classes" if s.get("balanced") else "")
+             + "; its final weights are the rewind point for IMP.")
+    items: list[Any] = [subset_table(diet, scores)]
+    valid = scores is not None and (len(diet.index) == 0 or int(diet.index.max()) < scores.n_train)
+    if valid:
+        intro += (" Boxes: quartiles, whiskers at 1.5 IQR, dashed line the mean; grey all training examples, "
+                  "coloured the subset. Framed gallery tiles are in the subset.")
+        items.append(distribution_figure(scores, diet.index, "subset",
+                                         title=f"{scores.method} scores per class, subset vs all: {diet.run.name}"))
+        gallery = gallery_figure(scores, diet.index)
+        if gallery is not None:
+            items.append(gallery)
+    else:
+        items.append(class_count_figure(diet, scores))
+    return Section(f"Data diet: {diet.run.name}", intro=intro, items=items)
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-training variants compared
+# --------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Variant:
+    """One way to reach the rewind point, and the IMP run (if any) that rewound to it."""
+
+    label: str
+    imp: Run | None
+    diet: Diet | None
+    rank: tuple  # θ0 first, then full-data rewinds by step, then pre-trainings
+    table: ImpTable | None = None
+    points: set[tuple[str, int]] = field(default_factory=set)  # (run, step) rewind points
+    colour: str = ""
+
+
+def comparable_key(config: dict[str, Any]) -> str:
+    """IMP runs with equal keys differ only in where they rewind to."""
+    train = {k: v for k, v in (config.get("train") or {}).items() if k != "checkpoint_at"}
+    return json.dumps([train, config.get("prune"), config.get("replicates")], sort_keys=True)
+
+
+def _matching_diet(imp: Run, diets: Sequence[Diet], stores: Sequence[Store]) -> Diet | None:
+    """The diet run whose pre-training runs are the IMP run's "pretrained" ones."""
+    wanted = set(imp.config.get("pretrained") or [])
+    if not wanted:
+        return None
+    for diet in diets:
+        if set(diet.pretrain_runs) == wanted:
+            return diet
+    given = {d.run.id for d in diets}
+    for store in stores:
+        for run in store.runs("diet"):
+            if run.id not in given and set(run.section("pretrain").get("runs") or []) == wanted:
+                return read_diet(run)
+    return None
+
+
+def _variant(imp: Run, diet: Diet | None, position: int) -> Variant:
+    config = imp.config
+    rewind = str(config.get("rewind", "?"))
+    step = int(imp.plan.get("rewind_step", -1))
+    if diet is not None:
+        label, rank = diet.label, (2, position, "")
+    elif config.get("pretrained"):
+        label, rank = f"pre-trained ({imp.name}), rewind to {rewind}", (3, 0, imp.name)
+    elif step == 0 or rewind == "0it":
+        label, rank = THETA0, (0, 0, "")
+    else:
+        label, rank = f"rewind to {rewind}, full data", (1, step, "")
+    variant = Variant(label, imp, diet, rank, table=read_imp(imp))
+    variant.points = {(str(d), step) for d in imp.section("levels/000").get("dense") or []}
+    if diet is not None:
+        variant.points |= {(p, diet.pretrain_step) for p in diet.pretrain_runs}
+    return variant
+
+
+def find_variants(diets: Sequence[Diet], store_imps: Sequence[Run]) -> list[Variant]:
+    """The IMP runs after these pre-trainings (linked with `link_imps`), every comparable one of
+    `store_imps`, and the pre-trainings not followed by IMP (they can still have LMC measurements),
+    in display order."""
+    stores = _stores([d.run for d in diets])
+    imps: dict[str, tuple[Run, Diet | None]] = {}
+    for diet in diets:
+        for imp in diet.imps:
+            imps.setdefault(imp.id, (imp, diet))
+    keys = {comparable_key(imp.config) for imp, _ in imps.values()}
+    for run in store_imps:
+        if run.id not in imps and not run.config.get("ticket_from") and comparable_key(run.config) in keys:
+            imps[run.id] = (run, _matching_diet(run, diets, stores))
+    position = {d.run.id: i for i, d in enumerate(diets)}
+    variants = [_variant(imp, diet, position.get(diet.run.id, len(diets)) if diet else 0)
+                for imp, diet in imps.values()]
+    linked = {v.diet.run.id for v in variants if v.diet is not None}
+    for diet in diets:
+        if diet.run.id not in linked:
+            variants.append(Variant(diet.label, None, diet, (2, position[diet.run.id], ""),
+                                    points={(p, diet.pretrain_step) for p in diet.pretrain_runs}))
+    variants.sort(key=lambda v: v.rank)
+    _unique_labels(variants)
+    for i, v in enumerate(variants):
+        v.colour = THETA0_COLOUR if v.label == THETA0 else PALETTE[i % len(PALETTE)]
+    return variants
+
+
+def _unique_labels(variants: list[Variant]) -> None:
+    counts: dict[str, int] = {}
+    for v in variants:
+        counts[v.label] = counts.get(v.label, 0) + 1
+    for v in variants:
+        if counts[v.label] > 1:
+            v.label = f"{v.label} [{(v.imp or v.diet.run).name}]"
+
+
+def _ticket_density(table: ImpTable) -> list[float]:
+    return [100 * table.density[table.levels.index(level)] for level in table.values["ticket"]["levels"]]
+
+
+def _has_ticket(variant: Variant) -> bool:
+    return variant.table is not None and "ticket" in variant.table.values
+
+
+def _with_ticket(variants: Sequence[Variant]) -> list[Variant]:
+    return [v for v in variants if _has_ticket(v)]
+
+
+def comparison_figure(variants: Sequence[Variant], key: str, title: str) -> go.Figure:
+    """Ticket test accuracy against weights remaining, a line (legend group `variant-i`) per variant."""
+    fig = go.Figure()
+    for i, v in enumerate(variants):
+        if _has_ticket(v):
+            _band_traces(fig, _ticket_density(v.table), v.table.values["ticket"][key], v.label, v.colour,
+                         "ticket", f"variant-{i}", percent=True)
+    return _layout(fig, title, "test accuracy (%)")
+
+
+def _table_levels(tables: Sequence[ImpTable]) -> list[tuple[int, float]]:
+    density: dict[int, float] = {}
+    for table in tables:
+        for level in table.values["ticket"]["levels"]:
+            density.setdefault(level, table.density[table.levels.index(level)])
+    levels = sorted(density)
+    if len(levels) > TABLE_LEVELS:
+        picks = np.unique(np.round(np.linspace(0, len(levels) - 1, TABLE_LEVELS)).astype(int))
+        levels = [levels[i] for i in picks]
+    return [(level, density[level]) for level in levels]
+
+
+def comparison_table(variants: Sequence[Variant]) -> Table:
+    rows_of = _with_ticket(variants)
+    columns = _table_levels([v.table for v in rows_of])
+    rows = []
+    for v in rows_of:
+        ticket = v.table.values["ticket"]
+        row: list[Any] = [v.label, v.imp.name, v.imp.config.get("replicates")]
+        for level, _ in columns:
+            if level in ticket["levels"]:
+                row.append(f"{100 * float(np.nanmean(ticket['early'][ticket['levels'].index(level)])):.2f}%")
+            else:
+                row.append(None)
+        rows.append(row)
+    header = ["variant", "IMP run", "replicates"] + [f"{100 * d:.3g}% (level {level})" for level, d in columns]
+    return Table(rows, header=header, row_headers=True, align=["left", "left", "right"] + ["right"] * len(columns),
+                 caption="Ticket test accuracy at early stopping, mean over replicates, by weights remaining")
+
+
+def connected_runs(variants: Sequence[Variant], stores: Sequence[Store]) -> dict[int, list[tuple[float, float, Run]]]:
+    """Per variant (by position), the LMC runs with per-example barriers spawned from one of its
+    rewind points: (connected fraction, threshold, run)."""
+    by_point: dict[tuple[str, int], list[tuple[float, float, Run]]] = {}
+    for store in stores:
+        for run in store.runs("lmc"):
+            info = run.section("per_example")
+            if "connected_fraction" not in info:
+                continue
+            lmc = run.section("lmc")
+            point = (str(lmc.get("parent_run") or ""), _int(lmc.get("parent_step"), -1))
+            by_point.setdefault(point, []).append(
+                (float(info["connected_fraction"]), float(info.get("threshold", 0.0)), run))
+    found = {i: [m for p in sorted(v.points) for m in by_point.get(p, [])] for i, v in enumerate(variants)}
+    return {i: m for i, m in found.items() if m}
+
+
+def connected_figure(variants: Sequence[Variant], measured: dict[int, list[tuple[float, float, Run]]]) -> go.Figure:
+    """A bar per measured variant: the mean share of linearly connected training examples over
+    its LMC runs, with the lowest and highest as an error bar."""
+    shown = [i for i in range(len(variants)) if i in measured]
+    fractions = [100 * np.array([f for f, _, _ in measured[i]]) for i in shown]
+    mean = np.array([f.mean() for f in fractions])
+    low, high = np.array([f.min() for f in fractions]), np.array([f.max() for f in fractions])
+    thresholds = [", ".join(f"{t:g}" for t in sorted({t for _, t, _ in measured[i]})) for i in shown]
+    custom = np.array([[len(f), lo, hi, t] for f, lo, hi, t in zip(fractions, low, high, thresholds)], dtype=object)
+    fig = go.Figure(go.Bar(
+        x=[plotly_text(variants[i].label) for i in shown], y=mean, marker={"color": [variants[i].colour for i in shown]},
+        error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low,
+                 "visible": any(len(f) > 1 for f in fractions), "color": "#59636e"},
+        customdata=custom,
+        hovertemplate=("%{x}<br>%{y:.1f}% of training examples linearly connected<br>%{customdata[0]} LMC "
+                       "run(s), from %{customdata[1]:.1f}% to %{customdata[2]:.1f}%<br>barrier threshold "
+                       "%{customdata[3]}<extra></extra>")))
+    fig.update_layout(title={"text": "Linearly connected training examples, spawned from each rewind point",
+                             "x": 0.0, "xanchor": "left", "font": {"size": 15}}, bargap=0.5,
+                      font={"family": FONT, "size": 12}, template="plotly_white", height=400,
+                      margin={"l": 70, "r": 20, "t": 56, "b": 80}, showlegend=False)
+    fig.update_xaxes(type="category", title_text="rewind point")
+    fig.update_yaxes(title_text="connected examples (%)", range=[0, 100])
+    return fig
+
+
+def comparison_section(diets: Sequence[Diet], store_imps: Sequence[Run]) -> Section:
+    variants = find_variants(diets, store_imps)
+    with_imp = _with_ticket(variants)
+    stores = _stores([d.run for d in diets])
+    measured = connected_runs(variants, stores)
+    items: list[Any] = []
+    if with_imp:
+        intro = ("Ticket test accuracy against weights remaining for each way of reaching the rewind point: the "
+                 "IMP runs after these pre-trainings and every comparable IMP run in the store (same training and "
+                 "pruning configuration and number of replicates). Lines are the mean over replicates, bands the "
+                 "lowest to the highest replicate.")
+        items += [comparison_figure(variants, "early", "Test accuracy at early stopping vs weights remaining"),
+                  comparison_figure(variants, "final", "Final test accuracy vs weights remaining"),
+                  comparison_table(variants)]
+    else:
+        intro = "None of these pre-trainings has been followed by IMP yet, so there is no accuracy to compare."
+    if len({comparable_key(v.imp.config) for v in with_imp}) > 1:
+        intro += (" Note: the IMP runs after these pre-trainings differ in their training or pruning "
+                  "configuration, so not every pair of lines is a like-for-like comparison.")
+    if measured:
+        intro += ("\n\nThe share of training examples whose loss barrier between two siblings spawned from the "
+                  "rewind point is at most the threshold (Paul et al. 2022): the mean over the LMC runs measured "
+                  "there, with a bar from the lowest to the highest.")
+        items.append(connected_figure(variants, measured))
+    else:
+        intro += ("\n\nNo LMC run with per-example barriers was spawned from any of these rewind points, so the "
+                  "share of linearly connected examples is not shown.")
+    return Section("Pre-training variants compared", intro=intro, items=items)
+
+
+@section_for("diet")
+def diet_sections(runs: list[Run]) -> list[Section]:
+    diets = [read_diet(run) for run in runs]
+    store_imps = link_imps(diets)
+    return [diet_section(diet) for diet in diets] + [comparison_section(diets, store_imps)]
