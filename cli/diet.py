@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
