@@ -41,10 +41,15 @@ def test_el2n_is_the_norm_of_the_error_vector():
     assert scores_[0] < 1e-8 and abs(scores_[2] - 2 ** 0.5) < 1e-8  # right: 0; confidently wrong: √2
 
 
-def test_grand_equals_a_loop_of_per_example_backward_passes():
-    model = build_model("conv2", (3, 16, 16), 4, seed=0, width=0.25)
-    x, y = torch.randn(7, 3, 16, 16), torch.randint(0, 4, (7,))
-    fast = grand_scores(model, x, y, chunk=3)
+@pytest.mark.parametrize("name, method", [("conv2", "norms"), ("conv2", "vmap"), ("vgg11", "norms"),
+                                          ("resnet20", "norms"), ("lenet_300_100", "norms")])
+def test_grand_equals_a_loop_of_per_example_backward_passes(name, method):
+    shape = (1, 16, 16) if name.startswith("lenet") else (3, 16, 16)
+    model = build_model(name, shape, 4, seed=0, width=0.25)
+    model(torch.randn(32, *shape))  # BatchNorm running statistics away from their initial 0 and 1
+    x, y = torch.randn(7, *shape), torch.randint(0, 4, (7,))
+    fast = grand_scores(model, x, y, chunk=3, method=method)
+    assert model.training  # left in the mode it was found in
     model.eval()
     slow = []
     for xi, yi in zip(x, y):

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from .gradnorm import grad_norms, supports
+
 METHODS = ("el2n", "grand", "forgetting", "lmc")
 DESCRIPTIONS = {
     "el2n": "EL2N: the L2 norm of softmax(f(x)) - onehot(y) on the un-augmented example (Paul et al. 2021)",
@@ -45,9 +47,27 @@ def el2n_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
     return out
 
 
-def grand_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """GraNd of every example of (x, y): per-example gradients by `vmap(grad(...))`, in chunks whose
-    gradients fit `GRAD_BUDGET`."""
+def grand_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None,
+                 method: str = "auto") -> torch.Tensor:
+    """GraNd of every example of (x, y), in chunks. `method`: "norms" (per-example gradient norms
+    from one batched backward pass, landscape.diet.gradnorm; the zoo's layers), "vmap" (per-example
+    gradients by `vmap(grad(...))`, any model), or "auto" (norms where supported)."""
+    if method == "norms" or (method == "auto" and supports(model)):
+        return _grand_from_norms(model, x, y, chunk)
+    return _grand_vmap(model, x, y, chunk)
+
+
+def _grand_from_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    # Convolutions form each example's weight gradient and unfolded input: smaller chunks.
+    chunk = chunk or (128 if any(isinstance(m, nn.Conv2d) for m in model.modules()) else 1024)
+    model.eval()
+    try:
+        return torch.cat([grad_norms(model, x[i:i + chunk], y[i:i + chunk]) for i in range(0, len(x), chunk)])
+    finally:
+        model.train()
+
+
+def _grand_vmap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None) -> torch.Tensor:
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     n_params = sum(p.numel() for p in params.values())
