@@ -124,6 +124,9 @@ def imp(args: dict[str, Any]) -> None:
     ticket = None
     if args["ticket_from"]:
         ticket = _ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
+    if args["rewind_from"] and args["rewind"].strip() not in ("0", "0it"):
+        raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
+                          "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
     pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),

@@ -59,6 +59,15 @@ def test_grand_equals_a_loop_of_per_example_backward_passes(name, method):
     assert torch.allclose(fast, torch.stack(slow), rtol=1e-4)
 
 
+def test_grand_falls_back_to_vmap_for_layers_it_has_no_rule_for():
+    from landscape.diet.gradnorm import supports
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 3))
+    assert not supports(model)
+    x, y = torch.randn(5, 1, 4, 4), torch.randint(0, 3, (5,))
+    assert torch.allclose(grand_scores(model, x, y), grand_scores(model, x, y, method="vmap"))
+
+
 def test_forgetting_counts_correct_to_incorrect_transitions():
     counter = ForgettingCounter(k=2, n=4, device=torch.device("cpu"))
     # member 0: example 0 goes right, wrong, right, wrong (2 events); example 1 never right;
@@ -301,6 +310,8 @@ def cli_store(tmp_path_factory):
     (["--subset", "medium", "--fraction", "0.1"], "unknown subset 'medium'"),
     (["--subset", "easy", "--size", "10", "--fraction", "0.1", "--scores-from", "sc"], "either --size N or --fraction F"),
     (["--subset", "random", "--fraction", "0.5", "--offset", "60%"], "needs more than"),
+    (["--subset", "random", "--fraction", "0.5", "--pretrain-steps", "40it", "--then-imp"], "leaves nothing for IMP"),
+    (["--subset", "random", "--fraction", "0.5", "--pretrain-steps", "often"], "cannot read 'often'"),
 ])
 def test_bad_diet_input_is_one_line_exit_2_and_nothing_written(cli_store, args, message):
     before = {p.name: p.read_bytes() for p in Path(cli_store).glob("*.h5")}
@@ -320,3 +331,8 @@ def test_diet_command_then_imp_and_imp_rewind_from(cli_store):
                                 "--store", str(cli_store))
     assert code == 0, err
     assert "rewind to 6it" in out
+    code, _, err = in_process("imp", *SMALL, "--levels", "1", "--rewind-from", "sc", "--store", str(cli_store))
+    assert code == 2 and "is a scores run" in err
+    code, _, err = in_process("imp", *SMALL, "--levels", "1", "--rewind-from", "d1", "--rewind", "5it",
+                              "--store", str(cli_store))
+    assert code == 2 and "--rewind and --rewind-from" in err

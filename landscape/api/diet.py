@@ -78,6 +78,11 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
         _imp_config(train_config, request, ()).validate()
         if request.then_imp.levels < 1:
             raise ConfigError(f"--levels {request.then_imp.levels} must be at least 1")
+        t = plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset).total_steps
+        total = plan_for(train_config, dataset).total_steps
+        if t >= total:
+            raise ConfigError(f"--pretrain-steps {request.pretrain_steps} ({t}it) leaves nothing for IMP to train: "
+                              f"--steps is {total}it", "pre-train for fewer steps than IMP trains")
 
     # Scores: given, or computed now (the one long step before the pre-training).
     if request.subset != "random":
