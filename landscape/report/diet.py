@@ -34,7 +34,7 @@ from ..errors import StoreError
 from ..store import Run as StoredRun
 from ..store import Store
 from .framework import Run, Section, Table, plotly_text, section_for
-from .imp import ImpTable, _band_traces, _layout, read_imp
+from .imp import ImpTable, accuracy_layout, band_traces, read_imp
 from .scores import Scores, distribution_figure, gallery_figure, read_scores
 from .train import FONT, PALETTE
 
@@ -346,9 +346,9 @@ def comparison_figure(variants: Sequence[Variant], key: str, title: str) -> go.F
     fig = go.Figure()
     for i, v in enumerate(variants):
         if _has_ticket(v):
-            _band_traces(fig, _ticket_density(v.table), v.table.values["ticket"][key], v.label, v.colour,
+            band_traces(fig, _ticket_density(v.table), v.table.values["ticket"][key], v.label, v.colour,
                          "ticket", f"variant-{i}", percent=True)
-    return _layout(fig, title, "test accuracy (%)")
+    return accuracy_layout(fig, title, "test accuracy (%)")
 
 
 def _table_levels(tables: Sequence[ImpTable]) -> list[tuple[int, float]]:

@@ -74,7 +74,7 @@ def _role_density(table: ImpTable, role: str) -> list[float]:
     return [100 * table.density[table.levels.index(level)] for level in levels]
 
 
-def _band_traces(fig: go.Figure, x, rows, name: str, colour: str, role: str, group: str, percent: bool) -> None:
+def band_traces(fig: go.Figure, x, rows, name: str, colour: str, role: str, group: str, percent: bool) -> None:
     scale = 100 if percent else 1
     arr = np.array(rows, dtype=float) * scale
     mean, low, high = np.nanmean(arr, 1), np.nanmin(arr, 1), np.nanmax(arr, 1)
@@ -92,7 +92,7 @@ def _band_traces(fig: go.Figure, x, rows, name: str, colour: str, role: str, gro
                        + "<extra></extra>")))
 
 
-def _layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
+def accuracy_layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
     fig.update_layout(title=dict(text=title, font=dict(size=15)), font=dict(family=FONT, size=12),
                       template="plotly_white", height=460, margin=dict(l=60, r=20, t=50, b=50),
                       legend=dict(groupclick="toggleitem"), hovermode="closest")
@@ -114,9 +114,9 @@ def _role_figure(tables: list[ImpTable], key: str, title: str, ytitle: str, perc
         prefix = f"{table.run.name}: " if len(tables) > 1 else ""
         for role in ROLES:
             if role in table.values:
-                _band_traces(fig, _role_density(table, role), table.values[role][key], prefix + LABEL[role],
+                band_traces(fig, _role_density(table, role), table.values[role][key], prefix + LABEL[role],
                              _colour(tables, i, role), role, f"{table.run.id}-{role}", percent=percent)
-    return _layout(fig, title, ytitle)
+    return accuracy_layout(fig, title, ytitle)
 
 
 def accuracy_figure(tables: list[ImpTable], key: str, title: str) -> go.Figure:

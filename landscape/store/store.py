@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,9 @@ from . import layout
 from .files import RunLock, atomic_update, remove_stale_temps
 
 DEFAULT_STORE = "landscape-store"
+
+
+_ID = re.compile(r"[0-9a-f]{12}")
 
 
 def store_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -249,6 +253,9 @@ class Store:
         ref = ref.strip()
         if not ref:
             raise StoreError("empty run reference", "name a run by ID, ID prefix or name; see `landscape ls`")
+        # An exact ID wins over names and prefixes anyway: find it without reading every file.
+        if _ID.fullmatch(ref) and self.path_for(ref).exists():
+            return ref
         runs = self.list()
         if any(r.id == ref for r in runs):
             return ref
