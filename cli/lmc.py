@@ -37,7 +37,7 @@ LMC_FLAGS = [
     _flag("batch_size", int, 1000, "Batch size of evaluation and of the BatchNorm recomputation."),
     _flag("per_example", bool, False, "Also store each training example's loss barrier (Paul et al. 2022).",
           "--per-example/--no-per-example"),
-    _flag("example_threshold", float, 0.0, "An example is linearly connected when its barrier is at most this "
+    _flag("example_threshold", float, 1e-3, "An example is linearly connected when its barrier is at most this "
           "(loss, above the straight line between its endpoint losses)."),
     _flag("alpha_chunk", Optional[int], None, "At most this many α per vmapped pass [default: as many as fit].",
           show_default=False),

@@ -141,7 +141,9 @@ def test_lmc_between_siblings_stores_curves_barriers_distances(store, capsys):
     assert 0 <= m["distance/disagreement"] <= 1 and m["distance/mask_jaccard"] is None
     barriers = run.arrays("per_example")["barrier"]
     assert barriers.shape == (300,) and (barriers >= 0).all()
-    assert m["per_example/connected_fraction"] == pytest.approx(float((barriers <= 0).mean()))
+    threshold = L.LmcSettings().example_threshold
+    assert run.section("per_example")["threshold"] == threshold
+    assert m["per_example/connected_fraction"] == pytest.approx(float((barriers <= threshold).mean()))
     assert "disagreement" in out and "angular" in out and "linearly connected" in out
 
 

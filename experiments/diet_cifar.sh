@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Paul et al. (2022), "Lottery Tickets on a Data Diet", at a scale for a 2-core CPU: IMP whose
+# tickets rewind to (a) θ0, (b) T steps of dense training on the full data (late rewinding),
+# (c) T steps on an easy subset (lowest EL2N), (d) T steps on a random subset of the same size,
+# and (e) T steps on a hard subset (highest EL2N) — all from the same θ0, all then trained on the
+# full training set.
+#
+# Why this setting: late rewinding only matters where IMP at θ0 is unstable. VGG-11 at 1/8 width
+# (146k weights, BatchNorm) on CIFAR-10 is: in experiments/lmc_cifar.sh its siblings spawned at
+# k = 0 end 17% apart in test error, and at k = 25 iterations under 1%. So T = 100 iterations is
+# past the onset on full data, and the question the paper asks is whether T steps on a small easy
+# subset get there too. Recipe: SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, random
+# crop and flip, STEPS iterations per IMP level (default 1000, 2.8 epochs; the paper trains 160
+# epochs), global magnitude pruning of 20% per level for LEVELS levels (default 7: 21% of weights
+# remain), REPLICATES replicates (default 2; replicate r of every variant starts from the same θ0).
+# Subset: SIZE examples (default 4,500 = 10% of the 45,000-image training split), class-balanced;
+# EL2N over 4 scoring runs at 200 iterations. Two chains run in parallel, one process per core.
+# Everything is reused from the store on a rerun: REPLICATES=2 after REPLICATES=1 trains only the
+# second replicate's runs.
+set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+cd "$(dirname "$0")/.."
+CIFAR=${CIFAR:-../shared/data/cifar10-jpeg}
+DATASET=${DATASET:-imagefolder:$CIFAR}
+MODEL=${MODEL:-vgg11}
+WIDTH=${WIDTH:-0.125}
+STORE=${STORE:-experiments-store}
+STEPS=${STEPS:-1000it}
+EVAL=${EVAL:-250it}
+T=${T:-100it}
+SIZE=${SIZE:-4500}
+LEVELS=${LEVELS:-7}
+SCORE_AT=${SCORE_AT:-200it}
+SCORE_RUNS=${SCORE_RUNS:-4}
+REPLICATES=${REPLICATES:-2}
+NAME=${NAME:-diet-$MODEL-$STEPS-r$REPLICATES}
+L=.venv/bin/landscape
+TRAIN=(--model "$MODEL" --width "$WIDTH" --dataset "$DATASET" --steps "$STEPS" --eval-every "$EVAL" --store "$STORE"
+       --replicates "$REPLICATES")
+mkdir -p "$STORE"
+PRUNE=(--levels "$LEVELS" --scope global --prune-fraction 0.2 --controls none)
+DIET=(--size "$SIZE" --pretrain-steps "$T" --then-imp --at "$SCORE_AT" --runs "$SCORE_RUNS")
+started=$(date +%s)
+log() { echo "[$(( $(date +%s) - started )) s] $*"; }
+
+chain_one() {
+  $L imp "${TRAIN[@]}" "${PRUNE[@]}" --rewind 0 --name "$NAME-theta0"
+  log "(a) rewind to θ0 done"
+  $L diet "${TRAIN[@]}" "${PRUNE[@]}" "${DIET[@]}" --subset easy --name "$NAME-easy"
+  log "(c) easy subset done"
+  $L diet "${TRAIN[@]}" "${PRUNE[@]}" "${DIET[@]}" --subset hard --name "$NAME-hard"
+  log "(e) hard subset done"
+}
+chain_two() {
+  $L imp "${TRAIN[@]}" "${PRUNE[@]}" --rewind "$T" --name "$NAME-full-T"
+  log "(b) rewind to T on full data done"
+  $L diet "${TRAIN[@]}" "${PRUNE[@]}" "${DIET[@]}" --subset random --name "$NAME-random"
+  log "(d) random subset done"
+}
+chain_one > "$STORE/$NAME-chain1.log" 2>&1 &
+one=$!
+chain_two > "$STORE/$NAME-chain2.log" 2>&1 &
+two=$!
+wait $one; wait $two
+cat "$STORE/$NAME-chain1.log" "$STORE/$NAME-chain2.log"
+
+# Linear mode connectivity at each variant's rewind point (LMC=0 to skip): two siblings spawned
+# from the dense network at the rewind step, trained to the end with different data order and
+# augmentation, then interpolated with each training example's loss barrier measured on a seeded
+# 1,000-image sample (an example counts as linearly connected when its loss never rises above the
+# straight line between its endpoint losses). The report draws the connected fraction per variant.
+if [ "${LMC:-1}" = 1 ]; then
+  lmc_at() {  # IMP run name, rewind step: siblings of its dense network (replicate 0) there
+    local sib="$1-lmc-sib"
+    $L siblings --from "$1@0:$2" -k 2 --name "$sib" --store "$STORE"
+    $L lmc --run-a "$sib-r0" --run-b "$sib-r1" --per-example --train-subset 1000 --points 30 --batch-size 500 \
+      --bn-batches 2 --name "$1-lmc" --store "$STORE"
+  }
+  ( lmc_at "$NAME-theta0" 0; lmc_at "$NAME-easy-imp" "$T"; lmc_at "$NAME-hard-imp" "$T" ) > "$STORE/$NAME-lmc1.log" 2>&1 &
+  one=$!
+  ( lmc_at "$NAME-full-T" "$T"; lmc_at "$NAME-random-imp" "$T" ) > "$STORE/$NAME-lmc2.log" 2>&1 &
+  two=$!
+  wait $one; wait $two
+  cat "$STORE/$NAME-lmc1.log" "$STORE/$NAME-lmc2.log"
+  log "LMC at the rewind points done"
+fi
+
+$L report "$NAME-easy" "$NAME-random" "$NAME-hard" "$NAME-theta0" "$NAME-full-T" --store "$STORE" --out "$STORE/$NAME.html"
+log "all done"
