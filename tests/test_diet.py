@@ -236,6 +236,9 @@ def test_pretraining_sees_only_its_subset_and_imp_rewinds_to_it(el2n_run):
 
     imp_run = store.open(result.section("imp")["run"])
     assert imp_run.config["pretrained"] == [pre_id] and imp_run.config["rewind"] == "12it"
+    # the IMP configuration is the one `landscape imp` would make, so reports can compare them
+    plain = ImpConfig(train=config, prune=ImpPlan().prune, rewind="12it").validate().to_dict()
+    assert {**imp_run.config, "pretrained": None} == {**plain, "pretrained": None}
     dense = store.open(imp_run.section("levels/000")["dense"][0])
     assert dense.config["data"].get("subset") is None  # IMP trains on the full training split
     start = dense.checkpoint(12).model

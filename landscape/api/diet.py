@@ -68,14 +68,17 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     store = Store(options.store)
     store.ensure_writable()
     dataset = load_for(train_config, options.data_dir)
-    train_config = resolve_val_size(train_config.validate(), dataset)
+    # IMP gets the configuration as asked for (its validation size left to default as `landscape
+    # imp` leaves it), so that it compares with IMP runs made by `landscape imp`.
+    requested = train_config.validate()
+    train_config = resolve_val_size(requested, dataset)
     plan_for(train_config, dataset)
     n = len(dataset.train_y) - train_config.data.val_size
     spec = _subset_spec(request, n)
     # T checked against the subset's size before any scoring (the order does not matter to it).
     plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset)
     if request.then_imp is not None:
-        _imp_config(train_config, request, ()).validate()
+        _imp_config(requested, request, ()).validate()
         if request.then_imp.levels < 1:
             raise ConfigError(f"--levels {request.then_imp.levels} must be at least 1")
         t = plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset).total_steps
@@ -115,7 +118,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
             writer.write_section("pretrain", attrs={"runs": [r.id for r in runs], "step": runs[0].checkpoint_steps[-1]})
             writer.finish(curves={}, metrics=_pretrain_metrics(runs))
         if request.then_imp is not None:
-            imp_run = imp(_imp_config(train_config, request, tuple(r.id for r in runs)), request.then_imp.levels,
+            imp_run = imp(_imp_config(requested, request, tuple(r.id for r in runs)), request.then_imp.levels,
                           replace(options, name=f"{name}-imp"))
             writer.write_section("imp", attrs={"run": imp_run.id})
     return store.open(diet_id)
