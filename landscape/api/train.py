@@ -197,6 +197,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
             if store.exists(run_id) and store.open(run_id).complete:
                 continue
             writer = store.writer(run_id)
+            if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited for it
+                writer.close()
+                continue
             writers.append(writer)
             name = names[index] if names else (
                 options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
