@@ -189,6 +189,22 @@ def test_a_population_of_scoring_runs_equals_separate_runs(el2n_run, tmp_path):
     assert np.allclose(run.arrays("scores")["score"], per_run.mean(0))
 
 
+def test_forgetting_and_lmc_scores_cover_every_training_example(tmp_path):
+    forgetting = scores(ScoresConfig(small(steps="2ep"), method="forgetting", runs=2), store=str(tmp_path))
+    per_run = forgetting.arrays("scores")["per_run"]
+    n = forgetting.section("scores")["n_train"]
+    assert per_run.shape == (2, n) and np.isfinite(per_run).all() and (per_run >= 0).all()
+    assert np.array_equal(per_run, np.round(per_run))  # event counts
+    lmc = scores(ScoresConfig(small(), method="lmc", at="10it", runs=1), store=str(tmp_path))
+    barrier = lmc.arrays("scores")["score"]
+    assert barrier.shape == (n,) and (barrier >= 0).all()
+    [parent, lmc_run] = lmc.section("scores")["members"]
+    stored = Store(tmp_path).open(lmc_run).arrays("per_example")
+    assert np.array_equal(barrier[stored["index"]], stored["barrier"])
+    with pytest.raises(ConfigError, match="at least twice"):
+        scores(ScoresConfig(small(), method="forgetting", runs=1), store=str(tmp_path))
+
+
 def test_stored_scores_are_the_scores_of_the_stored_networks(el2n_run):
     run, store = el2n_run
     config = small()

@@ -117,8 +117,10 @@ def _grand(config, split, dataset, options, device):
 
 
 class _Forgetting(NoHooks):
-    def __init__(self, counter: ForgettingCounter, progress):
-        self.counter, self.progress = counter, progress
+    """Feeds each training batch's per-example correctness to the counter."""
+
+    def __init__(self, counter: ForgettingCounter, total: int, progress):
+        self.counter, self.total, self.progress = counter, total, progress
 
     def on_batch(self, step, idx, correct):
         self.counter.update(idx, correct)
@@ -134,8 +136,7 @@ def _forgetting(config, split, dataset, options, device):
     members = [Member(build_model(t.model.name, dataset.input_shape, dataset.num_classes, seed=c.seeds.init,
                                   init=t.model.init, width=t.model.width).to(device), c.seeds.data_order, c.seeds.augment)
                for c in (config.member(s) for s in range(config.runs))]
-    hooks = _Forgetting(ForgettingCounter(len(members), len(split.y), device), options.progress)
-    hooks.total = plan.total_steps
+    hooks = _Forgetting(ForgettingCounter(len(members), len(split.y), device), plan.total_steps, options.progress)
     train_population(plan, members, split.x, split.y, [], hooks=hooks, path=options.path)
     return hooks.counter.scores().cpu().numpy(), []
 
