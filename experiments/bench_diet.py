@@ -41,14 +41,16 @@ SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", Path(__file__).resolve().p
 
 
 def el2n_population_vs_separate(args) -> None:
-    config = ScoresConfig(recipe(args.model, args.dataset, steps=args.at), method="el2n", at=args.at, runs=args.runs)
+    config = ScoresConfig(recipe(args.model, args.dataset, steps=args.at, width=args.width), method="el2n", at=args.at,
+                          runs=args.runs)
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
         population = scores(config, TrainOptions(store=root + "/pop", data_dir=args.data_dir, device=args.device))
         pop_seconds = time.perf_counter() - start
         per_run = population.arrays("scores")["per_run"]
 
-        flags = ["--model", args.model, "--dataset", args.dataset, "--data-dir", args.data_dir, "--score", "el2n",
+        flags = ["--model", args.model, "--width", str(args.width), "--dataset", args.dataset, "--data-dir", args.data_dir,
+                 "--score", "el2n",
                  "--at", args.at, "--runs", "1", "--device", args.device, "--store", root + "/separate"]
         start = time.perf_counter()
         for seed in range(args.runs):
@@ -82,7 +84,7 @@ def grand_speed(args) -> None:
     config = resolve_val_size(recipe(args.model, args.dataset), load_for(recipe(args.model, args.dataset), args.data_dir))
     dataset = load_for(config, args.data_dir)
     train, _, _ = device_splits(dataset, config.data.val_size, 0, device)
-    model = build_model(args.model, dataset.input_shape, dataset.num_classes, seed=0).to(device)
+    model = build_model(args.model, dataset.input_shape, dataset.num_classes, seed=0, width=args.width).to(device)
     x, y = train.x[:args.grand_examples], train.y[:args.grand_examples]
     def timed(run, count):
         run(x[:64], y[:64])  # warm-up
@@ -97,7 +99,7 @@ def grand_speed(args) -> None:
     vmapped, vmap_s = timed(lambda a, b: grand_scores(model, a, b, method="vmap"), min(len(x), args.vmap_examples))
     loop, loop_s = timed(lambda a, b: _loop_grand(model, a, b), m)
     agree = torch.allclose(norms[:m], loop, rtol=1e-4) and torch.allclose(vmapped[:m], loop, rtol=1e-4)
-    print(f"GraNd, {args.model} on {args.dataset} at initialisation, device {device.type}, seconds per 10,000 examples:")
+    print(f"GraNd, {args.model} (width {args.width}) on {args.dataset} at initialisation, device {device.type}, seconds per 10,000 examples:")
     print(f"  gradient norms from one batched backward ({len(x):,} examples)  {norms_s:7.2f}s  ratio to loop {norms_s / loop_s:.3f}")
     print(f"  vmap of grad                             ({min(len(x), args.vmap_examples):,} examples)  {vmap_s:7.2f}s  "
           f"ratio to loop {vmap_s / loop_s:.3f}")
@@ -109,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--model", default="lenet_300_100")
+    parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--data-dir", default=str(SHARED))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--at", default="500it")
