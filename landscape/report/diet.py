@@ -40,7 +40,7 @@ from .train import FONT, PALETTE
 
 THETA0 = "θ0 (no pre-training)"
 THETA0_COLOUR = "#57606a"
-TABLE_LEVELS = 6  # the comparison table shows at most this many density levels
+TABLE_LEVELS = 6  # the comparison table shows at most this many density levels (the sparsest always)
 
 
 @dataclass(eq=False)
@@ -369,16 +369,16 @@ def comparison_table(variants: Sequence[Variant]) -> Table:
     rows = []
     for v in rows_of:
         ticket = v.table.values["ticket"]
-        row: list[Any] = [v.label, v.imp.name, v.imp.config.get("replicates")]
+        row: list[Any] = [v.label, v.imp.id, v.imp.config.get("replicates")]
         for level, _ in columns:
             if level in ticket["levels"]:
                 row.append(f"{100 * float(np.nanmean(ticket['early'][ticket['levels'].index(level)])):.2f}%")
             else:
                 row.append(None)
         rows.append(row)
-    header = ["variant", "IMP run", "replicates"] + [f"{100 * d:.3g}% (level {level})" for level, d in columns]
+    header = ["variant", "IMP run", "replicates"] + [f"{100 * d:.3g}%" for _, d in columns]
     return Table(rows, header=header, row_headers=True, align=["left", "left", "right"] + ["right"] * len(columns),
-                 caption="Ticket test accuracy at early stopping, mean over replicates, by weights remaining")
+                 caption="Ticket test accuracy at early stopping, mean over replicates; columns: weights remaining")
 
 
 def connected_runs(variants: Sequence[Variant], stores: Sequence[Store]) -> dict[int, list[tuple[float, float, Run]]]:
@@ -407,20 +407,23 @@ def connected_figure(variants: Sequence[Variant], measured: dict[int, list[tuple
     low, high = np.array([f.min() for f in fractions]), np.array([f.max() for f in fractions])
     thresholds = [", ".join(f"{t:g}" for t in sorted({t for _, t, _ in measured[i]})) for i in shown]
     custom = np.array([[len(f), lo, hi, t] for f, lo, hi, t in zip(fractions, low, high, thresholds)], dtype=object)
+    # Horizontal bars: variant labels are long, and read best unrotated on the y axis.
     fig = go.Figure(go.Bar(
-        x=[plotly_text(variants[i].label) for i in shown], y=mean, marker={"color": [variants[i].colour for i in shown]},
-        error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low,
+        y=[plotly_text(variants[i].label) for i in shown], x=mean, orientation="h",
+        marker={"color": [variants[i].colour for i in shown]},
+        error_x={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low,
                  "visible": any(len(f) > 1 for f in fractions), "color": "#59636e"},
+        text=[f"{m:.1f}%" for m in mean], textposition="outside", cliponaxis=False,
         customdata=custom,
-        hovertemplate=("%{x}<br>%{y:.1f}% of training examples linearly connected<br>%{customdata[0]} LMC "
+        hovertemplate=("%{y}<br>%{x:.1f}% of training examples linearly connected<br>%{customdata[0]} LMC "
                        "run(s), from %{customdata[1]:.1f}% to %{customdata[2]:.1f}%<br>barrier threshold "
                        "%{customdata[3]}<extra></extra>")))
     fig.update_layout(title={"text": "Linearly connected training examples, spawned from each rewind point",
-                             "x": 0.0, "xanchor": "left", "font": {"size": 15}}, bargap=0.5,
-                      font={"family": FONT, "size": 12}, template="plotly_white", height=400,
-                      margin={"l": 70, "r": 20, "t": 56, "b": 80}, showlegend=False)
-    fig.update_xaxes(type="category", title_text="rewind point")
-    fig.update_yaxes(title_text="connected examples (%)", range=[0, 100])
+                             "x": 0.0, "xanchor": "left", "font": {"size": 15}}, bargap=0.35,
+                      font={"family": FONT, "size": 12}, template="plotly_white", height=max(300, 140 + 48 * len(shown)),
+                      margin={"l": 20, "r": 40, "t": 56, "b": 56}, showlegend=False)
+    fig.update_yaxes(type="category", autorange="reversed", automargin=True)
+    fig.update_xaxes(title_text="connected examples (%)", range=[0, 100])
     return fig
 
 
