@@ -355,3 +355,18 @@ def test_diet_command_then_imp_and_imp_rewind_from(cli_store):
     code, _, err = in_process("imp", *SMALL, "--levels", "1", "--rewind-from", "d1", "--rewind", "5it",
                               "--store", str(cli_store))
     assert code == 2 and "--rewind and --rewind-from" in err
+
+
+@pytest.mark.realdata
+def test_easy_mnist_subset_from_real_scores(shared_data, tmp_path):
+    """On MNIST: EL2N of an untrained LeNet scores all 55,000 training images; the easy 1% subset
+    holds each digit in proportion, and a pre-training on it runs from θ0."""
+    config = recipe("lenet_300_100", "mnist", steps="100it")
+    run = scores(ScoresConfig(config, method="el2n", at="0", runs=1), store=str(tmp_path), data_dir=str(shared_data))
+    labels = run.arrays("scores")["label"]
+    assert len(labels) == 55_000 and run.arrays("gallery")["easy_x"].shape[1:] == (1, 28, 28)
+    result = diet(config, DietRequest(subset="easy", fraction=0.01, pretrain_steps="20it", scores_from=run.id),
+                  store=str(tmp_path), data_dir=str(shared_data))
+    counts = np.array(result.section("subset")["class_counts"])
+    assert counts.sum() == 550 and np.all(np.abs(counts - 550 * np.bincount(labels) / 55_000) < 1)
+    assert Store(tmp_path).open(result.section("pretrain")["runs"][0]).complete
