@@ -18,7 +18,8 @@
 # Everything is reused from the store on a rerun: REPLICATES=2 after REPLICATES=1 trains only the
 # second replicate's runs. Measured on 2 shared cores: REPLICATES=1 took 42 min (about 16 min per
 # variant per core, 4 min of it the EL2N scoring); the second replicate about 45 min more; the LMC
-# stage about 10 min.
+# stage about 10 min. `T=20it REPLICATES=1 bash experiments/diet_cifar.sh` is the shorter pre-training
+# (below the full-data onset of stability) at one replicate.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
