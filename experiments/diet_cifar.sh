@@ -36,7 +36,7 @@ LEVELS=${LEVELS:-7}
 SCORE_AT=${SCORE_AT:-200it}
 SCORE_RUNS=${SCORE_RUNS:-4}
 REPLICATES=${REPLICATES:-2}
-NAME=${NAME:-diet-$MODEL-$STEPS-r$REPLICATES}
+NAME=${NAME:-diet-$MODEL-$STEPS-T$T-r$REPLICATES}
 L=.venv/bin/landscape
 TRAIN=(--model "$MODEL" --width "$WIDTH" --dataset "$DATASET" --steps "$STEPS" --eval-every "$EVAL" --store "$STORE"
        --replicates "$REPLICATES")
@@ -66,6 +66,14 @@ chain_two > "$STORE/$NAME-chain2.log" 2>&1 &
 two=$!
 wait $one; wait $two
 cat "$STORE/$NAME-chain1.log" "$STORE/$NAME-chain2.log"
+# Runs are named when first made, and a rerun under another NAME reuses them: take their IDs from
+# what the commands printed (IMP runs in the order each chain ran them; diet runs likewise).
+nth() { grep "$2" "$STORE/$NAME-chain$1.log" | sed -n "$3p" | cut -d' ' -f1; }
+IMPS=" levels, rewind to "
+theta0=$(nth 1 "$IMPS" 1); easy=$(nth 1 "$IMPS" 2); hard=$(nth 1 "$IMPS" 3)
+full=$(nth 2 "$IMPS" 1); random=$(nth 2 "$IMPS" 2)
+DIETS=" subset of "
+diets=("$(nth 1 "$DIETS" 1)" "$(nth 2 "$DIETS" 1)" "$(nth 1 "$DIETS" 2)")
 
 # Linear mode connectivity at each variant's rewind point (LMC=0 to skip): two siblings spawned
 # from the dense network at the rewind step, trained to the end with different data order and
@@ -73,20 +81,21 @@ cat "$STORE/$NAME-chain1.log" "$STORE/$NAME-chain2.log"
 # 1,000-image sample (an example counts as linearly connected when its loss never rises above the
 # straight line between its endpoint losses). The report draws the connected fraction per variant.
 if [ "${LMC:-1}" = 1 ]; then
-  lmc_at() {  # IMP run name, rewind step: siblings of its dense network (replicate 0) there
-    local sib="$1-lmc-sib"
-    $L siblings --from "$1@0:$2" -k 2 --name "$sib" --store "$STORE"
-    $L lmc --run-a "$sib-r0" --run-b "$sib-r1" --per-example --train-subset 1000 --points 30 --batch-size 500 \
-      --bn-batches 2 --name "$1-lmc" --store "$STORE"
+  lmc_at() {  # IMP run ID, rewind step: siblings of its dense network (replicate 0) there
+    local sibs
+    sibs=$($L siblings --from "$1@0:$2" -k 2 --store "$STORE" | grep -o '^[0-9a-f]\{12\}' | head -2 | tr '\n' ' ')
+    set -- $sibs
+    $L lmc --run-a "$1" --run-b "$2" --per-example --train-subset 1000 --points 30 --batch-size 500 \
+      --bn-batches 2 --store "$STORE"
   }
-  ( lmc_at "$NAME-theta0" 0; lmc_at "$NAME-easy-imp" "$T"; lmc_at "$NAME-hard-imp" "$T" ) > "$STORE/$NAME-lmc1.log" 2>&1 &
+  ( lmc_at "$theta0" 0; lmc_at "$easy" "$T"; lmc_at "$hard" "$T" ) > "$STORE/$NAME-lmc1.log" 2>&1 &
   one=$!
-  ( lmc_at "$NAME-full-T" "$T"; lmc_at "$NAME-random-imp" "$T" ) > "$STORE/$NAME-lmc2.log" 2>&1 &
+  ( lmc_at "$full" "$T"; lmc_at "$random" "$T" ) > "$STORE/$NAME-lmc2.log" 2>&1 &
   two=$!
   wait $one; wait $two
   cat "$STORE/$NAME-lmc1.log" "$STORE/$NAME-lmc2.log"
   log "LMC at the rewind points done"
 fi
 
-$L report "$NAME-easy" "$NAME-random" "$NAME-hard" "$NAME-theta0" "$NAME-full-T" --store "$STORE" --out "$STORE/$NAME.html"
+$L report "${diets[@]}" "$theta0" "$full" --store "$STORE" --out "$STORE/$NAME.html"
 log "all done"
