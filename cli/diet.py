@@ -5,12 +5,11 @@
 """
 from __future__ import annotations
 
-import inspect
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from .flags import TRAIN_FLAGS, _flag
+from .flags import TRAIN_FLAGS, _flag, with_flags
 
 _SCORE_HELP = "Difficulty score: el2n, grand, forgetting or lmc."
 _SCORE_FLAGS = [
@@ -31,15 +30,6 @@ _IMP_FLAGS = [
 ]
 
 
-def _attach(flags: list[inspect.Parameter]) -> Callable[[Callable], Callable]:
-    def attach(fn: Callable) -> Callable:
-        sig = inspect.signature(fn, eval_str=True)
-        own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-        fn.__signature__ = sig.replace(parameters=own + flags)
-        return fn
-    return attach
-
-
 _TRAIN_NO_REPLICATES = [p for p in TRAIN_FLAGS if p.name != "replicates"]
 
 
@@ -57,7 +47,7 @@ def register(app: typer.Typer) -> None:
 The scores of every training example (the training set less the validation examples), averaged over
 the runs, are stored as a run that `landscape diet --scores-from RUN` picks subsets from. Higher is harder.
 """)
-    @_attach(_SCORE_FLAGS + _TRAIN_NO_REPLICATES)
+    @with_flags(_SCORE_FLAGS + _TRAIN_NO_REPLICATES)
     def scores(
         score: Annotated[str, typer.Option(help=_SCORE_HELP)] = "el2n",
         **flags,
@@ -83,7 +73,7 @@ The protocol of Paul et al. 2022: pre-train from θ0 for T steps on the subset, 
 with every ticket rewound to the pre-trained weights. `--steps` is the length of IMP's training; replicate r
 pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `landscape imp --rewind-from DIET`.
 """)
-    @_attach(_SCORE_FLAGS + _IMP_FLAGS + TRAIN_FLAGS)
+    @with_flags(_SCORE_FLAGS + _IMP_FLAGS + TRAIN_FLAGS)
     def diet(
         subset: Annotated[str, typer.Option(help="easy (lowest scores), hard (highest) or random.")] = "easy",
         size: Annotated[Optional[int], typer.Option(help="Subset size in examples (or --fraction).", show_default=False)] = None,

@@ -53,11 +53,16 @@ TRAIN_FLAGS = [
 ]
 
 
-def with_train_flags(fn: Callable) -> Callable:
-    """Give `fn(own flags..., **flags)` the training flags as keyword-only parameters."""
-    # eval_str: with postponed annotations the signature holds strings, and typer reads option
-    # declarations (such as `--from`) from the evaluated Annotated types.
-    sig = inspect.signature(fn, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    fn.__signature__ = sig.replace(parameters=own + TRAIN_FLAGS)
-    return fn
+def with_flags(flags: list[inspect.Parameter]) -> Callable[[Callable], Callable]:
+    """Give `fn(own flags..., **flags)` these flags as keyword-only parameters."""
+    def attach(fn: Callable) -> Callable:
+        # eval_str: with postponed annotations the signature holds strings, and typer reads option
+        # declarations (such as `--from`) from the evaluated Annotated types.
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+        fn.__signature__ = sig.replace(parameters=own + flags)
+        return fn
+    return attach
+
+
+with_train_flags = with_flags(TRAIN_FLAGS)

@@ -5,13 +5,12 @@
 """
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from .flags import _flag
+from .flags import _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
 500it, 2ep, 5k or end), `IMP@L` (level L of an IMP run: the ticket of replicate 0; `IMP@0` is the dense
@@ -45,18 +44,6 @@ LMC_FLAGS = [
 ]
 
 
-def _with(flags: list[inspect.Parameter]) -> Callable[[Callable], Callable]:
-    """Give `fn(own flags..., **flags)` these flags as keyword-only parameters."""
-    def attach(fn: Callable) -> Callable:
-        # eval_str: with `from __future__ import annotations` the annotations are strings, and typer
-        # reads the option declarations inside Annotated[...] only from evaluated ones.
-        sig = inspect.signature(fn, eval_str=True)
-        own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-        fn.__signature__ = sig.replace(parameters=own + flags)
-        return fn
-    return attach
-
-
 def _settings(args: dict[str, Any]):
     from landscape.api.lmc import LmcSettings
 
@@ -86,7 +73,7 @@ def register(app: typer.Typer) -> None:
 {REFERENCES} For siblings a step is required, except for an IMP level: `IMP@L` spawns from the level's
 starting point (the dense run at the rewind step, under the level's mask).
 """)
-    @_with([_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
+    @with_flags([_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
     def siblings(
         source: Annotated[str, typer.Option("--from", help="The checkpoint to spawn from: RUN:STEP or IMP@L.",
                                             show_default=False)],
@@ -128,7 +115,7 @@ starting point (the dense run at the rewind step, under the level's mask).
 
 {REFERENCES}
 """)
-    @_with(LMC_FLAGS + _WHERE)
+    @with_flags(LMC_FLAGS + _WHERE)
     def lmc(
         run_a: Annotated[str, typer.Option("--run-a", help="Network A (α = 0).", show_default=False)],
         run_b: Annotated[str, typer.Option("--run-b", help="Network B (α = 1).", show_default=False)],
@@ -162,7 +149,7 @@ starting point (the dense run at the rewind step, under the level's mask).
 
 {REFERENCES} `--run` names a run without a step; `--at` lists stored checkpoints of it.
 """)
-    @_with(LMC_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
+    @with_flags(LMC_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
     def instability(
         run: Annotated[str, typer.Option("--run", help="The run to spawn siblings from (RUN or IMP@L).",
                                          show_default=False)],
