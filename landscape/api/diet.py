@@ -72,32 +72,29 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     # imp` leaves it), so that it compares with IMP runs made by `landscape imp`.
     requested = train_config.validate()
     train_config = resolve_val_size(requested, dataset)
-    plan_for(train_config, dataset)
+    total = plan_for(train_config, dataset).total_steps
     n = len(dataset.train_y) - train_config.data.val_size
     spec = _subset_spec(request, n)
     # T checked against the subset's size before any scoring (the order does not matter to it).
-    plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset)
+    t = plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset).total_steps
     if request.then_imp is not None:
         _imp_config(requested, request, ()).validate()
         if request.then_imp.levels < 1:
             raise ConfigError(f"--levels {request.then_imp.levels} must be at least 1")
-        t = plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset).total_steps
-        total = plan_for(train_config, dataset).total_steps
         if t >= total:
             raise ConfigError(f"--pretrain-steps {request.pretrain_steps} ({t}it) leaves nothing for IMP to train: "
                               f"--steps is {total}it", "pre-train for fewer steps than IMP trains")
 
     # Scores: given, or computed now (the one long step before the pre-training).
+    score_values = None
     if request.subset != "random":
-        if request.scores_from:
-            scores_id = load_scores(store, request.scores_from, train_config.data)[0]
-        else:
-            scores_id = scores(ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score,
-                                            request.score_at, request.score_runs), replace(options, name=None)).id
+        ref = request.scores_from or scores(
+            ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score, request.score_at,
+                         request.score_runs), replace(options, name=None)).id
+        scores_id, score_values, _ = load_scores(store, ref, train_config.data)
         spec = replace(spec, scores=scores_id)
     pretrain = _pretrain_configs(train_config, spec, request)
     labels = _train_labels(dataset, train_config)
-    score_values = load_scores(store, spec.scores, train_config.data)[1] if spec.scores else None
     index = select_subset(spec, labels, score_values)
 
     runs = train(pretrain, replace(options, name=None),

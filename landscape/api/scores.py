@@ -41,8 +41,7 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     store.ensure_writable()
     dataset = load_for(config.train, options.data_dir)
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
-    plan_for(config.train, dataset)  # every size and step checked before anything is trained
-    _check_steps(config, dataset)
+    _check_steps(config, plan_for(config.train, dataset))  # every size and step, before anything is trained
     run_id = config.run_id()
     if store.exists(run_id) and store.open(run_id).complete:
         return store.open(run_id)
@@ -78,8 +77,7 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     return store.open(run_id)
 
 
-def _check_steps(config: ScoresConfig, dataset) -> None:
-    plan = plan_for(config.train, dataset)
+def _check_steps(config: ScoresConfig, plan: Plan) -> None:
     at = Step.parse(config.at).resolve(plan.iters_per_epoch)
     if config.method == "forgetting" and plan.total_steps < 2 * plan.iters_per_epoch:
         raise ConfigError(f"forgetting needs every example presented at least twice, but --steps {config.train.steps} "
