@@ -23,12 +23,22 @@ def step_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("it"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=False, refresh_per_second=4) as bar:
-        task = bar.add_task(description, total=None)
+    # The bar starts at the first update, so that a request refused before any work prints its
+    # one-line error alone, with no empty bar or blank line above it.
+    bar = Progress(*columns, console=stderr, transient=False, refresh_per_second=4)
+    task = None
 
-        def update(done: int, total: int) -> None:
-            # rich takes a lock per update; every 20 steps is smooth enough and costs nothing.
-            if done % 20 == 0 or done == total:
-                bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(description, total=total)
+        # rich takes a lock per update; every 20 steps is smooth enough and costs nothing.
+        if done % 20 == 0 or done == total:
+            bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if task is not None:
+            bar.stop()
