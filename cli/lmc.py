@@ -1,7 +1,7 @@
 """The linear-mode-connectivity commands: `landscape siblings`, `landscape lmc`, `landscape instability`.
 
 `register(app)` adds them to the main typer app. Each parses its flags, makes one call into
-`landscape.api.lmc` and prints what the stored run holds (so a reused result prints the same).
+`landscape.api.lmc` (and siblings, instability) and prints what the stored run holds (so a reused result prints the same).
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ starting point (the dense run at the rewind step, under the level's mask).
         differ only in their data-order and augmentation seeds. Each is a training run whose parent
         is the run it started from. Rerunning reuses finished siblings and resumes interrupted ones.
         """
-        from landscape.api.lmc import siblings as spawn
+        from landscape.api.siblings import siblings as spawn
 
         from .commands import _print_runs
         from .progress import step_progress
@@ -171,7 +171,7 @@ starting point (the dense run at the rewind step, under the level's mask).
         instability. With --find-onset, only the steps a bisection needs are measured (it assumes
         that once stable, the network stays stable). Rerunning reuses every measured step.
         """
-        from landscape.api.lmc import instability as analyse
+        from landscape.api.instability import instability as analyse
 
         from .progress import step_progress
 
@@ -275,7 +275,7 @@ def print_instability(run) -> None:
     import numpy as np
     from rich.table import Table
 
-    from landscape.api.lmc import read_points
+    from landscape.api.instability import read_points
 
     summary = run.section("summary")
     threshold = float(summary["threshold"])

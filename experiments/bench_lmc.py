@@ -15,7 +15,7 @@ Both run in this one process, alternating (batched, sequential, batched, ...), e
 warmed up; the median of `--repeats` is reported with the ratio, and the curves are checked to
 agree. A third configuration, batched with a smaller evaluation batch (--small-batch), shows the
 CPU trade-off: the number of α per pass is bounded by the size of one activation tensor
-(landscape.lmc.chunking.CPU_ACTIVATION_BYTES), so smaller batches let all 30 α share a pass.
+(landscape.batched.chunking.CPU_ACTIVATION_BYTES), so smaller batches let all 30 α share a pass.
 Falls back to synthetic data of MNIST's shape, with a message, when MNIST is absent.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from landscape.data import device_splits, load_dataset
 from landscape.errors import UserError
 from landscape.lmc import barrier, interpolation_curve
-from landscape.lmc.chunking import auto_alpha_chunk
+from landscape.batched.chunking import auto_alpha_chunk
 from landscape.models import build_model
 
 SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

@@ -19,7 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser  # noqa: E402  (tests/browser.py)
 
 from landscape.api import train  # noqa: E402
+from landscape.api import instability as I  # noqa: E402
 from landscape.api import lmc as L  # noqa: E402
+from landscape.api import refs as R  # noqa: E402
+from landscape.api import siblings as S  # noqa: E402
 from landscape.cli.errors import run_guarded  # noqa: E402
 from landscape.cli.main import app  # noqa: E402
 from landscape.errors import ConfigError, StoreError  # noqa: E402
@@ -69,7 +72,7 @@ def test_every_command_has_help_with_examples_and_the_reference_syntax(capsys, c
 def test_siblings_start_from_the_checkpoint_and_differ_only_in_their_noise(store, tmp_path):
     s = Store(store)
     parent = s.open("parent")
-    kids = L.siblings("parent:10it", 2, store=str(store))
+    kids = S.siblings("parent:10it", 2, store=str(store))
     assert [k.parent for k in kids] == [parent.id, parent.id] and all(k.complete for k in kids)
     start = parent.checkpoint(10)
     for kid in kids:
@@ -89,7 +92,7 @@ def test_siblings_start_from_the_checkpoint_and_differ_only_in_their_noise(store
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(parent.path, other / parent.path.name)
-    plan = L.plan_siblings(Store(other), "parent:10it", 2)
+    plan = S.plan_siblings(Store(other), "parent:10it", 2)
     [again] = train([plan.configs[0]], store=str(other), masks=[plan.mask])
     assert again.id == kids[0].id
     assert all(torch.equal(again.checkpoint(40).model[n], end_a[n]) for n in end_a)
@@ -97,7 +100,7 @@ def test_siblings_start_from_the_checkpoint_and_differ_only_in_their_noise(store
 
 def test_sibling_seeds_are_their_own():
     base = Seeds(init=3, data_order=3, augment=3)
-    seeds = [L.sibling_seeds(base, i) for i in range(4)]
+    seeds = [S.sibling_seeds(base, i) for i in range(4)]
     assert len({s.data_order for s in seeds}) == 4 and len({s.augment for s in seeds}) == 4
     assert all(s.init == 3 and s.data_order != 3 for s in seeds)
 
@@ -122,7 +125,7 @@ def test_a_run_against_itself_has_barrier_exactly_zero(store, capsys):
 
 
 def test_lmc_between_siblings_stores_curves_barriers_distances(store, capsys):
-    kids = L.siblings("parent:10it", 2, store=str(store))
+    kids = S.siblings("parent:10it", 2, store=str(store))
     code, out, err = cli(capsys, "lmc", "--run-a", kids[0].id, "--run-b", f"{kids[1].id}:end", "--points", "6",
                          "--train-subset", "300", "--per-example", "--store", str(store))
     assert code == 0, err
@@ -199,24 +202,24 @@ def imp_store(tmp_path_factory) -> Path:
 def test_references_resolve(store, imp_store):
     s = Store(store)
     parent = s.open("parent")
-    assert L.resolve_endpoint(s, "parent").canonical == f"{parent.id}:40it"
-    assert L.resolve_endpoint(s, f"{parent.id[:5]}:15it").canonical == f"{parent.id}:15it"
-    assert L.resolve_endpoint(s, "parent:end").step == 40
-    assert L.resolve_endpoint(s, "parent:15").step_given
+    assert R.resolve_endpoint(s, "parent").canonical == f"{parent.id}:40it"
+    assert R.resolve_endpoint(s, f"{parent.id[:5]}:15it").canonical == f"{parent.id}:15it"
+    assert R.resolve_endpoint(s, "parent:end").step == 40
+    assert R.resolve_endpoint(s, "parent:15").step_given
 
     s = Store(imp_store)
     imp = s.open("imp")
     levels = {n: imp.section(f"levels/{n}") for n in imp.sections("levels")}
-    ticket = L.resolve_endpoint(s, "imp@1")
+    ticket = R.resolve_endpoint(s, "imp@1")
     assert ticket.run.id == levels["001"]["ticket"][0] and ticket.step == 20 and ticket.level == 1
-    assert L.resolve_endpoint(s, "imp@1/r0:end").canonical == ticket.canonical
-    assert L.resolve_endpoint(s, "imp@1:5it").step == 5
-    assert L.resolve_endpoint(s, "imp@0").run.id == levels["000"]["dense"][0]
+    assert R.resolve_endpoint(s, "imp@1/r0:end").canonical == ticket.canonical
+    assert R.resolve_endpoint(s, "imp@1:5it").step == 5
+    assert R.resolve_endpoint(s, "imp@0").run.id == levels["000"]["dense"][0]
     for bad, error in [("imp", ConfigError), ("imp@2", StoreError), ("imp@1/r1", StoreError),
                        ("imp@1/reinit", StoreError), ("imp@1/x", ConfigError), ("imp@1:7it", StoreError),
                        ("nope", StoreError), ("imp@0@1", StoreError)]:
         with pytest.raises(error):
-            L.resolve_endpoint(s, bad)
+            R.resolve_endpoint(s, bad)
 
 
 def test_imp_levels_interpolate_with_their_masks_and_spawn_from_the_rewind_point(imp_store):
@@ -225,17 +228,17 @@ def test_imp_levels_interpolate_with_their_masks_and_spawn_from_the_rewind_point
     info, m = run.section("lmc"), run.metrics
     assert info["mask_mode"] == "union" and "different masks" in info["mask_note"]
     assert m["distance/mask_jaccard"] == pytest.approx(m["distance/density_a"]) and m["distance/density_b"] == 1.0
-    dense = L.resolve_endpoint(s, "imp@0").run
+    dense = R.resolve_endpoint(s, "imp@0").run
     assert (info["parent_run"], info["parent_step"]) == (dense.id, 5)  # the rewind point
     assert run.section("masks")["layers"] == list(s.open(info["a_run"]).mask())
 
-    plan = L.plan_siblings(s, "imp@1", 2)
-    ticket = L.resolve_endpoint(s, "imp@1").run
+    plan = S.plan_siblings(s, "imp@1", 2)
+    ticket = R.resolve_endpoint(s, "imp@1").run
     assert plan.step == 5 and plan.parent == dense.id
     assert all(torch.equal(plan.mask[n], ticket.mask()[n]) for n in plan.mask)
     assert all(c.mask == ticket.config["mask"] for c in plan.configs)
     with pytest.raises(ConfigError):
-        L.plan_siblings(s, dense.id, 2)  # a plain run needs a step
+        S.plan_siblings(s, dense.id, 2)  # a plain run needs a step
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,7 +283,7 @@ def test_instability_stores_barrier_against_the_spawn_step(store, capsys):
     [run] = Store(store).runs("instability")
     assert run.curves["step"].tolist() == [0.0, 20.0]
     assert len(run.curves["test/error_barrier/mean"]) == 2 and len(run.curves["train/loss_barrier/max"]) == 2
-    points = L.read_points(run)
+    points = I.read_points(run)
     s = Store(store)
     for point in points:
         assert len(point.siblings) == 2 and point.pairs == [[0, 1]] and len(point.lmc) == 1
@@ -300,7 +303,7 @@ def test_bisection_finds_the_earliest_stable_step_with_few_measurements():
                 calls.append(k)
                 return k >= 10 * onset
 
-            found, tested = L.bisect_onset(candidates, stable)
+            found, tested = I.bisect_onset(candidates, stable)
             assert found == (candidates[onset] if onset < n else None)
             assert tested == calls and len(calls) <= math.ceil(math.log2(n + 1))
 
@@ -308,7 +311,7 @@ def test_bisection_finds_the_earliest_stable_step_with_few_measurements():
 def test_find_onset_trains_fewer_sibling_sets_than_a_scan(store, capsys, monkeypatch):
     """A constructed case: the sibling sets are really trained and interpolated, but their measured
     barriers are replaced by a table in which the network becomes stable at 15it."""
-    real = L._measure_point
+    real = I._measure_point
     constructed = {0: 0.30, 5: 0.20, 10: 0.05, 15: 0.01, 20: 0.012, 25: 0.005, 30: 0.0}
 
     def measure(ctx, k):
@@ -316,7 +319,7 @@ def test_find_onset_trains_fewer_sibling_sets_than_a_scan(store, capsys, monkeyp
         point.barriers["test/error"] = [constructed[k]] * len(point.pairs)
         return point
 
-    monkeypatch.setattr(L, "_measure_point", measure)
+    monkeypatch.setattr(I, "_measure_point", measure)
     code, out, err = cli(capsys, "instability", "--run", "parent", "--find-onset", "--threshold", "0.02",
                          "--points", "3", "--name", "onset", "--store", str(store))
     assert code == 0, err
@@ -343,10 +346,10 @@ def test_the_report_renders_in_the_browser(store, tmp_path, capsys):
     from landscape.report import build_report, write_report
 
     s = Store(store)
-    kids = L.siblings("parent:10it", 2, store=str(store))
+    kids = S.siblings("parent:10it", 2, store=str(store))
     runs = [L.lmc(kids[0].id, kids[1].id, store=str(store), points=6, train_subset=300, per_example=True),
             L.lmc("parent", "replicate", store=str(store), points=3)]
-    runs += s.runs("instability") or [L.instability("parent", ["0", "20it"], points=4, store=str(store))]
+    runs += s.runs("instability") or [I.instability("parent", ["0", "20it"], points=4, store=str(store))]
     report = build_report(runs)
     titles = [section.title for section in report.sections]
     assert "Linear mode connectivity" in titles and "Per-example barriers" in titles
@@ -361,7 +364,7 @@ def test_the_report_renders_in_the_browser(store, tmp_path, capsys):
 def test_cpu_alpha_chunks_keep_one_activation_tensor_small():
     """On the CPU a pass's activations must stay below CPU_ACTIVATION_BYTES (past it, every layer pays
     page faults and batching over α becomes slower than one α at a time); small ones batch fully."""
-    from landscape.lmc.chunking import CPU_ACTIVATION_BYTES, auto_alpha_chunk, largest_activation
+    from landscape.batched.chunking import CPU_ACTIVATION_BYTES, auto_alpha_chunk, largest_activation
     from landscape.models import build_model
 
     mlp = build_model("lenet_300_100", (1, 8, 8), 10, seed=0)

@@ -15,7 +15,7 @@ from landscape.lmc import (
     interpolation_curve, l2_distance, mask_overlap, normalized_l2_distance, per_example_barrier,
     time_interpolation,
 )
-from landscape.lmc.chunking import chunks
+from landscape.batched.chunking import chunks
 from landscape.models import build_model
 
 DIGITS, SMALL_RGB = (1, 8, 8), (3, 8, 8)

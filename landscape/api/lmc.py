@@ -1,181 +1,42 @@
-"""Linear mode connectivity into the store: siblings, `landscape lmc`, instability analysis.
+"""Linear mode connectivity into the store: `landscape lmc` between two networks.
 
-    import landscape.api.lmc as L
-    kids = L.siblings("parent:0", count=2, store="runs", data_dir="../shared/data")
-    result = L.lmc(kids[0].id, kids[1].id, store="runs", data_dir="../shared/data")
+    from landscape.api.lmc import lmc
+    result = lmc("A", "B", store="runs", data_dir="../shared/data")
     result.metrics["test/error_barrier"]          # Frankle et al.'s instability; < 0.02 is stable
-    L.instability("parent", at=["0", "100it", "500it"], siblings=2, store="runs")
-    L.instability("parent", find_onset=True, threshold=0.02, store="runs")
-
-References to networks (A, B, sibling sources, the instability run):
-
-    RUN                    a training run's final weights (RUN is an ID, a unique ID prefix or a name)
-    RUN:STEP               its checkpoint at STEP: 500it, 2ep, 5k or end
-    IMP@L                  level L of an IMP run: the ticket of replicate 0, final weights
-                           (IMP@0 is the dense network)
-    IMP@L/r1               ... of replicate 1
-    IMP@L/reinit           ... a control instead of the ticket (reinit, random-prune, rescaled-reinit)
-    IMP@L/reinit/r1:STEP   all of it, at a checkpoint of that member
-
-For spawning siblings a step is required (`RUN:STEP`), except for an IMP level: `IMP@L` spawns from
-the level's starting point (the dense run's weights at the rewind step, under the level's mask),
-and `IMP@L:STEP` from a checkpoint of the ticket.
-
-Siblings are training runs whose configuration is the parent's with `start` at the parent's
-checkpoint (the optimizer state and the rest of the schedule continue from there) and different
-data-order and augmentation seeds, derived from the parent's seeds and the sibling's index; the
-init seed, mask and everything else are the parent's. K siblings train together as one population.
 
 An LMC result is a run of kind "lmc" whose ID hashes the request (endpoints as run ID and
 iteration, points, train subset, seed, BatchNorm option, per-example): asking again reuses it.
-An instability analysis is a run of kind "instability" over sibling sets and their LMC runs.
+References are those of `landscape.api.refs`; siblings live in `landscape.api.siblings`, the
+instability analysis (barrier vs spawning step) in `landscape.api.instability`.
 """
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import math
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..data import data_root, device_splits
+from ..batched.batchnorm import batchnorm_layers
+from ..data import data_root
 from ..environment import describe
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from ..lmc import (METHODS, STABILITY_THRESHOLD, angular_distance, barrier, connected_fraction,
                    disagreement, interpolation_curve, l2_distance, mask_overlap, per_example_barrier)
-from ..lmc.batchnorm import batchnorm_layers
 from ..lmc.distances import complete_masks
 from ..lmc.masks import apply_masks
 from ..models import build_model
-from ..steps import Step
 from ..store import Run, Store
-from ..train.config import Seeds, StartFrom, TrainConfig, default_val_size
-from ..train.rng import derive_seed, generator
-from .train import TrainOptions, load_for, resolve_device, train
+from ..train.rng import generator
+from .refs import Endpoint, common_parent, resolve_endpoint
+from .requests import DataCache, EvalData, request_id
+from .train import TrainOptions, resolve_device
 
-ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
-_SIBLING_STREAM = 0x51B1  # sibling seeds: their own stream, apart from every other derived seed
 _SAMPLE_STREAM = 0x1AC0   # the train subset and the BatchNorm sample of an LMC request
 
-REFERENCE_SYNTAX = "RUN, RUN:STEP (e.g. 3f9a1c:500it, run:end) or IMP@LEVEL[/ROLE][/rR][:STEP] (e.g. 7be204@3, 7be204@3/r1)"
 
-
-# ------------------------------------------------------------------------------------------------
-# References
-# ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A network in the store: a training run and one of its checkpoints."""
-
-    ref: str            # as written
-    run: Run            # the training run whose weights these are
-    step: int           # the iteration of the checkpoint
-    step_given: bool    # whether the reference named a step
-    imp: Run | None = None   # for IMP@L references: the IMP run, level, role and replicate
-    level: int | None = None
-    role: str | None = None
-    replicate: int | None = None
-
-    @property
-    def canonical(self) -> str:
-        return f"{self.run.id}:{self.step}it"
-
-    @property
-    def label(self) -> str:
-        where = f"{self.run.name} ({self.run.id}) at {self.step}it"
-        if self.imp is None:
-            return where
-        member = self.role if self.level else "dense"
-        return f"{self.imp.name}@{self.level} {member} r{self.replicate}: {where}"
-
-    @property
-    def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.run.config)
-
-
-def resolve_endpoint(store: Store, text: str) -> Endpoint:
-    """The network a reference names (see the module docstring for the syntax)."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError("empty network reference", f"write {REFERENCE_SYNTAX}")
-    text = text.strip()
-    run_text, colon, step_text = text.rpartition(":")
-    if not colon:
-        run_text, step_text = text, None
-    if not run_text:
-        raise ConfigError(f"cannot read {text!r} as a network reference", f"write {REFERENCE_SYNTAX}")
-    run_text, at, level_text = run_text.rpartition("@")
-    if not at:
-        run_text, level_text = level_text, None
-    run = store.open(run_text)
-    imp = level = role = replicate = None
-    if level_text is not None:
-        if run.kind != "imp":
-            raise ConfigError(f"{run_text} is a {run.kind} run, but RUN@LEVEL names a level of an IMP run",
-                              f"write {REFERENCE_SYNTAX}")
-        imp, (level, role, replicate) = run, _parse_level(level_text, text)
-        run = _imp_member(store, imp, level, role, replicate)
-    elif run.kind == "imp":
-        raise ConfigError(f"{run_text} is an IMP run: name one of its levels",
-                          f"e.g. {run_text}@1 for the level-1 ticket, {run_text}@0 for the dense network")
-    elif run.kind != "train":
-        raise ConfigError(f"{run_text} is a {run.kind} run, not a trained network",
-                          "name a training run or an IMP level")
-    total = int(run.plan.get("total_steps", max(run.checkpoint_steps, default=0)))
-    if step_text is None or step_text.strip().lower() == "end":
-        step = total
-    else:
-        step = Step.parse(step_text).resolve(int(run.plan.get("iters_per_epoch", 1)))
-    if step not in run.checkpoint_steps:
-        have = ", ".join(f"{s}it" for s in run.checkpoint_steps) or "none"
-        what = "has not finished: it has no final checkpoint" if step == total and step_text is None \
-            else f"has no checkpoint at {step}it"
-        raise StoreError(f"run {run.id} ({run.name}) {what} (it has: {have})",
-                         "choose a stored step, or retrain with --checkpoint-at")
-    return Endpoint(text, run, step, step_text is not None, imp, level, role, replicate)
-
-
-def _parse_level(spec: str, text: str) -> tuple[int, str, int]:
-    parts = [p.strip() for p in spec.split("/")]
-    if not parts[0].isdigit():
-        raise ConfigError(f"cannot read {text!r}: {parts[0]!r} is not a level number", f"write {REFERENCE_SYNTAX}")
-    level, role, replicate = int(parts[0]), "ticket", 0
-    for part in parts[1:]:
-        if part[:1] == "r" and part[1:].isdigit():
-            replicate = int(part[1:])
-        elif part in ROLES or part == "dense":
-            role = "ticket" if part == "dense" else part
-        else:
-            raise ConfigError(f"cannot read {text!r}: {part!r} is neither a replicate (r0, r1...) nor a role "
-                              f"({', '.join(ROLES)})", f"write {REFERENCE_SYNTAX}")
-    return level, role, replicate
-
-
-def _imp_member(store: Store, imp: Run, level: int, role: str, replicate: int) -> Run:
-    levels = sorted(int(n) for n in imp.sections("levels"))
-    if level not in levels:
-        raise StoreError(f"IMP run {imp.id} ({imp.name}) has no level {level} (it has levels "
-                         f"{', '.join(map(str, levels)) or 'none'})", "choose a finished level")
-    record = imp.section(f"levels/{level:03d}")
-    ids = record.get(role) or []
-    if not ids:
-        have = [r for r in ROLES if record.get(r)]
-        raise StoreError(f"level {level} of IMP run {imp.id} has no {role} (it has: {', '.join(have)})",
-                         "choose the ticket or a control it trained")
-    if replicate >= len(ids):
-        raise StoreError(f"IMP run {imp.id} has {len(ids)} replicate(s); r{replicate} does not exist",
-                         "use r0" if len(ids) == 1 else f"use r0..r{len(ids) - 1}")
-    return store.open(ids[replicate])
-
-
-# ------------------------------------------------------------------------------------------------
-# Settings
-# ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class LmcSettings:
@@ -222,7 +83,7 @@ class LmcSettings:
         return self
 
 
-def _split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Keyword arguments as (settings fields, options fields)."""
     setting_names = {f.name for f in fields(LmcSettings)}
     option_names = {f.name for f in fields(TrainOptions)}
@@ -233,127 +94,6 @@ def _split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             {k: v for k, v in values.items() if k in option_names})
 
 
-def _request_id(kind: str, identity: dict[str, Any]) -> str:
-    text = json.dumps({"kind": kind, **identity}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# ------------------------------------------------------------------------------------------------
-# Data, shared by the LMC runs of one call
-# ------------------------------------------------------------------------------------------------
-
-@dataclass
-class _EvalData:
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    input_shape: tuple[int, int, int]
-    num_classes: int
-
-
-class _DataCache:
-    """Evaluation splits by (dataset, adaptation, split, device): loaded once per call."""
-
-    def __init__(self, data_dir: str | None, device: torch.device):
-        self.data_dir, self.device = data_dir, device
-        self._cache: dict[tuple, _EvalData] = {}
-
-    def get(self, config: TrainConfig) -> _EvalData:
-        d = config.data
-        key = (d.dataset, d.adapt, d.val_size, d.split_seed)
-        if key not in self._cache:
-            dataset = load_for(config, self.data_dir)
-            val_size = d.val_size if d.val_size is not None else default_val_size(len(dataset.train_y))
-            train_split, _, test_split = device_splits(dataset, val_size, d.split_seed, self.device)
-            if len(test_split) == 0:
-                raise ConfigError(f"dataset {d.dataset} has no test split to evaluate the path on")
-            self._cache[key] = _EvalData(train_split.x, train_split.y, test_split.x, test_split.y,
-                                         tuple(dataset.input_shape), int(dataset.num_classes))
-        return self._cache[key]
-
-
-# ------------------------------------------------------------------------------------------------
-# Siblings
-# ------------------------------------------------------------------------------------------------
-
-def sibling_seeds(base: Seeds, index: int) -> Seeds:
-    """Sibling `index`'s seeds: the parent's init seed; its own data-order and augmentation seeds."""
-    return Seeds(init=base.init,
-                 data_order=derive_seed(_SIBLING_STREAM, 1, base.data_order, index) % (2**31),
-                 augment=derive_seed(_SIBLING_STREAM, 2, base.augment, index) % (2**31))
-
-
-@dataclass(frozen=True)
-class SiblingPlan:
-    """Where siblings start and what they train: K configurations differing only in their seeds."""
-
-    source: Endpoint
-    step: int                      # the iteration they start at
-    configs: list[TrainConfig]
-    mask: dict[str, torch.Tensor] | None
-
-    @property
-    def parent(self) -> str:
-        return self.configs[0].start.run
-
-
-def plan_siblings(store: Store, source: Endpoint | str, count: int) -> SiblingPlan:
-    """The configurations of `count` siblings spawned from `source` (nothing is trained or written).
-
-    `RUN:STEP` starts at that checkpoint and continues the schedule, optimizer state included;
-    `IMP@L` starts where the level's member started (its rewind point, under its mask).
-    """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-        raise ConfigError(f"-k {count!r}: spawn at least 2 siblings (a pair to interpolate between)")
-    if isinstance(source, str):
-        source = resolve_endpoint(store, source)
-    run = source.run
-    base = source.config
-    total = int(run.plan.get("total_steps", 0))
-    if source.imp is not None and not source.step_given:
-        if base.start is None:  # level 0: the dense run starts at its init
-            start = StartFrom(run.id, 0)
-        elif base.reinit or base.start.fresh:  # its own start weights are a fresh draw: its own checkpoint
-            start = StartFrom(run.id, base.start.step)
-        else:  # the ticket's start: the dense run at the rewind step, under the ticket's mask
-            start = base.start
-    elif not source.step_given:
-        raise ConfigError(f"{source.ref}: say which checkpoint to spawn siblings from",
-                          f"write RUN:STEP, e.g. {source.ref}:0 or {source.ref}:500it")
-    else:
-        start = StartFrom(run.id, source.step, with_optimizer=True)
-    if start.step >= total:
-        raise ConfigError(f"{source.ref} is at the end of training ({total}it): siblings would have nothing to train",
-                          "spawn from an earlier checkpoint")
-    if start.run == run.id and start.step not in run.checkpoint_steps:
-        raise StoreError(f"run {run.id} has no checkpoint at {start.step}it", "choose a stored step")
-    configs = [replace(base, start=start, reinit=None, seeds=sibling_seeds(base.seeds, i),
-                       checkpoint_at=(str(Step(start.step)), "end")).validate() for i in range(count)]
-    return SiblingPlan(source, start.step, configs, run.mask())
-
-
-def siblings(source: str, count: int = 2, options: TrainOptions | None = None, **option_values) -> list[Run]:
-    """Spawn `count` siblings from a stored checkpoint and train them to the end, as one population.
-
-    Complete siblings are reused (their runs are named by their configuration), interrupted ones
-    resume. Returns the sibling runs, each with `parent` set to the run it started from.
-    """
-    options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    plan = plan_siblings(store, source, count)
-    name = options.name or f"{plan.source.run.name}-sib{plan.step}it"
-    return _train_siblings(plan, replace(options, name=name))
-
-
-def _train_siblings(plan: SiblingPlan, options: TrainOptions) -> list[Run]:
-    return train(plan.configs, options, masks=[plan.mask] * len(plan.configs))
-
-
-# ------------------------------------------------------------------------------------------------
-# One path: `landscape lmc`
-# ------------------------------------------------------------------------------------------------
-
 def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptions | None = None,
         **values) -> Run:
     """Interpolate between networks A and B, store the curves, barriers and distances; return the run.
@@ -362,13 +102,13 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     `TrainOptions` fields (store=, data_dir=, device=, name=). Asking again for the same request
     returns the stored run without computing anything.
     """
-    setting_values, option_values = _split(values)
+    setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
     store = Store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
-    return _lmc(store, ea, eb, settings, options, None)
+    return lmc_between(store, ea, eb, settings, options, None)
 
 
 def check_pair(a: Endpoint, b: Endpoint) -> None:
@@ -386,15 +126,16 @@ def check_pair(a: Endpoint, b: Endpoint) -> None:
                           "compare networks trained on the same dataset")
 
 
-def _lmc(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, options: TrainOptions,
-         cache: _DataCache | None) -> Run:
+def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, options: TrainOptions,
+                cache: DataCache | None) -> Run:
+    """The LMC run between two resolved endpoints: reused when stored, else measured and written."""
     identity = {"a": {"run": a.run.id, "step": a.step}, "b": {"run": b.run.id, "step": b.step},
                 **settings.identity()}
-    run_id = _request_id("lmc", identity)
+    run_id = request_id("lmc", identity)
     if store.exists(run_id) and store.open(run_id).complete:
         return store.open(run_id)
     device = resolve_device(options.device)
-    cache = cache or _DataCache(options.data_dir, device)
+    cache = cache or DataCache(options.data_dir, device)
     data = cache.get(a.config)
     if settings.train_subset is not None and settings.train_subset > len(data.train_y):
         raise ConfigError(f"--train-subset {settings.train_subset} is more than the {len(data.train_y)} "
@@ -493,7 +234,7 @@ class PairResult:
         }
 
 
-def measure_pair(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, data: _EvalData) -> PairResult:
+def measure_pair(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, data: EvalData) -> PairResult:
     """Interpolate A→B on the test set and the training set (or its seeded subset); distances."""
     cfg = a.config
     template = build_model(cfg.model.name, data.input_shape, data.num_classes, seed=0, init=cfg.model.init,
@@ -591,247 +332,5 @@ def _density(full: dict[str, torch.Tensor], mask) -> float:
     return float(sum(int(m.sum()) for m in full.values()) / sum(m.numel() for m in full.values()))
 
 
-def lineage(store: Store, run: Run, step: int) -> list[tuple[str, int, int]]:
-    """The segments of training that led to (run, step), oldest first: (run ID, from, to).
-
-    A run that started from another run's checkpoint continues that run's history; one whose
-    start weights were redrawn (reinit controls) or partly replaced (a fresh output layer) starts
-    a history of its own.
-    """
-    segments = []
-    while True:
-        start = run.config.get("start")
-        linked = bool(start) and not run.config.get("reinit") and not start.get("fresh")
-        segments.append((run.id, int(start["step"]) if start else 0, step))
-        if not linked or not store.exists(start["run"]):
-            break
-        run, step = store.open(start["run"]), int(start["step"])
-    return segments[::-1]
-
-
-def common_parent(store: Store, a: Endpoint, b: Endpoint) -> tuple[str, int] | None:
-    """The latest checkpoint on both histories (siblings: where they were spawned; an IMP ticket
-    and its dense run: the rewind point), or None."""
-    parent = None
-    for (ra, _, ta), (rb, _, tb) in zip(lineage(store, a.run, a.step), lineage(store, b.run, b.step)):
-        if ra != rb:
-            break
-        parent = (ra, min(ta, tb))
-        if ta != tb:
-            break
-    if parent is not None and parent[1] not in store.open(parent[0]).checkpoint_steps:
-        return None
-    return parent
-
-
-# ------------------------------------------------------------------------------------------------
-# Instability analysis
-# ------------------------------------------------------------------------------------------------
-
-@dataclass
-class Point:
-    """Siblings spawned at one step, and the barriers between every pair of them."""
-
-    step: int
-    siblings: list[str]
-    lmc: list[str]
-    pairs: list[list[int]]
-    barriers: dict[str, list[float]]  # "test/error" etc. -> one per pair
-
-    KEYS = ("test/error", "train/error", "test/loss", "train/loss")
-
-    def mean(self, key: str = "test/error") -> float:
-        return float(np.mean(self.barriers[key]))
-
-    def stable(self, threshold: float) -> bool:
-        return self.mean("test/error") < threshold
-
-    def attrs(self) -> dict[str, Any]:
-        return {"step": self.step, "siblings": self.siblings, "lmc": self.lmc,
-                "pairs": [f"{i}-{j}" for i, j in self.pairs],
-                **{k: list(v) for k, v in self.barriers.items()}}
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "Point":
-        pairs = [[int(x) for x in p.split("-")] for p in attrs["pairs"]]
-        return cls(int(attrs["step"]), list(attrs["siblings"]), list(attrs["lmc"]), pairs,
-                   {k: [float(v) for v in attrs[k]] for k in cls.KEYS})
-
-
-@dataclass
-class _Context:
-    store: Store
-    source: Endpoint
-    count: int
-    settings: LmcSettings
-    options: TrainOptions
-    cache: _DataCache
-    trained: list[int] = field(default_factory=list)  # steps this call measured (siblings trained or reused)
-
-
-def bisect_onset(candidates: Sequence[int], is_stable: Callable[[int], bool]) -> tuple[int | None, list[int]]:
-    """The earliest candidate that is stable, assuming stability is monotone in the step (unstable
-    before the onset, stable from it on); and the candidates tested, in order.
-
-    Tests ceil(log2(n + 1)) of n candidates. None when even the last one is unstable.
-    """
-    lo, hi = 0, len(candidates)
-    tested = []
-    while lo < hi:
-        mid = (lo + hi) // 2
-        tested.append(candidates[mid])
-        if is_stable(candidates[mid]):
-            hi = mid
-        else:
-            lo = mid + 1
-    return (candidates[lo] if lo < len(candidates) else None), tested
-
-
-def scan_onset(points: Sequence[Point], threshold: float) -> int | None:
-    """The earliest measured step from which every later measured step is stable."""
-    onset = None
-    for point in sorted(points, key=lambda p: p.step, reverse=True):
-        if not point.stable(threshold):
-            break
-        onset = point.step
-    return onset
-
-
-def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: int = 2, find_onset: bool = False,
-                threshold: float = STABILITY_THRESHOLD, settings: LmcSettings | None = None,
-                options: TrainOptions | None = None, on_point: Callable[[Point], None] | None = None,
-                **values) -> Run:
-    """Barrier against the step siblings are spawned at (Frankle et al. 2020's instability analysis).
-
-    `run` is a training run (or IMP@L: its ticket). At each step k in `at` (stored checkpoints;
-    default: every stored checkpoint before the end) `siblings` siblings are spawned and trained to
-    the end, and every pair is interpolated. With `find_onset`, only as many steps are measured
-    as a bisection over them needs to find the earliest stable one (mean test-error barrier below
-    `threshold`), assuming stability does not come and go. Points already measured are reused.
-    """
-    setting_values, option_values = _split(values)
-    settings = replace(settings or LmcSettings(), **setting_values).validate()
-    options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    if isinstance(siblings, bool) or not isinstance(siblings, int) or siblings < 2:
-        raise ConfigError(f"--siblings {siblings!r}: at least 2 siblings are needed for a pair")
-    if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
-        raise ConfigError(f"--threshold {threshold!r} must be between 0 and 1", "Frankle et al. use 0.02 (2%)")
-    source = resolve_endpoint(store, run)
-    if source.step_given:
-        raise ConfigError(f"--run {run}: name the run without a step", "the steps to spawn at go in --at")
-    candidates = _candidate_steps(source, at)
-    device = resolve_device(options.device)
-    cache = _DataCache(options.data_dir, device)
-    data = cache.get(source.config)  # a missing or unreadable dataset fails here, before anything is written
-    if settings.train_subset is not None and settings.train_subset > len(data.train_y):
-        raise ConfigError(f"--train-subset {settings.train_subset} is more than the {len(data.train_y)} "
-                          "training examples", "use a smaller subset, or leave it out to use them all")
-    for k in candidates:
-        plan_siblings(store, replace(source, step=k, step_given=True), siblings)
-
-    identity = {"run": source.run.id, "steps": candidates, "siblings": siblings, "find_onset": find_onset,
-                "threshold": threshold, "lmc": settings.identity()}
-    inst_id = _request_id("instability", identity)
-    if store.exists(inst_id) and store.open(inst_id).complete:
-        return store.open(inst_id)
-    ctx = _Context(store, source, siblings, settings, options, cache)
-    with store.writer(inst_id) as writer:
-        if not store.exists(inst_id):
-            writer.create(name=options.name or f"instability-{source.run.name}", kind="instability",
-                          config=identity, environment={**describe(device),
-                                                        "data_dir": str(data_root(options.data_dir))},
-                          parent=source.run.id)
-        points = {int(p.step): p for p in (Point.from_attrs(store.open(inst_id).section(f"points/{name}"))
-                                           for name in store.open(inst_id).sections("points"))}
-
-        def measure(k: int) -> Point:
-            if k not in points:
-                points[k] = _measure_point(ctx, k)
-                writer.write_section(f"points/{k:09d}", attrs=points[k].attrs())
-                if on_point:
-                    on_point(points[k])
-            return points[k]
-
-        if find_onset:
-            onset, tested = bisect_onset(candidates, lambda k: measure(k).stable(threshold))
-        else:
-            tested = [measure(k).step for k in candidates]
-            onset = scan_onset([points[k] for k in candidates], threshold)
-        measured = [points[k] for k in sorted(set(tested))]
-        writer.write_section("summary", attrs={
-            "candidates": candidates, "tested": tested, "onset": -1 if onset is None else onset,
-            "method": "bisection" if find_onset else "scan", "threshold": threshold,
-            "sibling_sets_measured": len(ctx.trained)})
-        writer.finish(curves=_summary_curves(measured), metrics={
-            "onset": math.nan if onset is None else float(onset), "threshold": threshold,
-            "siblings": float(siblings), "sibling_sets": float(len(measured)),
-            "candidates": float(len(candidates))})
-    return store.open(inst_id)
-
-
-def _candidate_steps(source: Endpoint, at: Sequence[str | int] | None) -> list[int]:
-    run = source.run
-    total = int(run.plan.get("total_steps", 0))
-    ipe = int(run.plan.get("iters_per_epoch", 1))
-    stored = [s for s in run.checkpoint_steps if s < total]
-    if not at:
-        if not stored:
-            raise StoreError(f"run {run.id} has no checkpoint before the end of training",
-                             "retrain it with --checkpoint-at, e.g. 0,100it,500it,end")
-        return stored
-    steps = []
-    for item in at:
-        text = str(item).strip()
-        if text.lower() == "end":
-            raise ConfigError("--at end: siblings spawned at the end of training have nothing to train",
-                              "choose steps before the end")
-        step = Step.parse(int(text) if isinstance(item, int) else text).resolve(ipe)
-        if step not in run.checkpoint_steps:
-            have = ", ".join(f"{s}it" for s in run.checkpoint_steps) or "none"
-            raise StoreError(f"run {run.id} ({run.name}) has no checkpoint at {step}it (it has: {have})",
-                             "choose stored steps, or retrain with --checkpoint-at")
-        if step >= total:
-            raise ConfigError(f"--at {text}: siblings spawned at the end of training have nothing to train",
-                              "choose steps before the end")
-        steps.append(step)
-    return sorted(set(steps))
-
-
-def _measure_point(ctx: _Context, k: int) -> Point:
-    """Spawn and train the siblings at step k, and interpolate between every pair."""
-    source = replace(ctx.source, step=k, step_given=True)
-    plan = plan_siblings(ctx.store, source, ctx.count)
-    runs = _train_siblings(plan, replace(ctx.options, name=f"{ctx.source.run.name}-sib{plan.step}it"))
-    ctx.trained.append(k)
-    ends = [resolve_endpoint(ctx.store, f"{r.id}:end") for r in runs]
-    pairs = [list(p) for p in itertools.combinations(range(len(ends)), 2)]
-    lmc_ids, barriers = [], {key: [] for key in Point.KEYS}
-    for i, j in pairs:
-        result = _lmc(ctx.store, ends[i], ends[j], ctx.settings, replace(ctx.options, name=None), ctx.cache)
-        lmc_ids.append(result.id)
-        for key in Point.KEYS:
-            barriers[key].append(float(result.metrics[f"{key}_barrier"]))
-    return Point(k, [r.id for r in runs], lmc_ids, pairs, barriers)
-
-
-def _summary_curves(points: list[Point]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"step": [float(p.step) for p in points]}
-    for key in Point.KEYS:
-        values = [np.asarray(p.barriers[key], dtype=float) for p in points]
-        out[f"{key}_barrier/mean"] = [float(v.mean()) for v in values]
-        out[f"{key}_barrier/std"] = [float(v.std()) for v in values]
-        out[f"{key}_barrier/min"] = [float(v.min()) for v in values]
-        out[f"{key}_barrier/max"] = [float(v.max()) for v in values]
-    return out
-
-
-def read_points(run: Run) -> list[Point]:
-    """The measured points of an instability run, by step."""
-    return sorted((Point.from_attrs(run.section(f"points/{name}")) for name in run.sections("points")),
-                  key=lambda p: p.step)
-
-
-__all__ = ["Endpoint", "resolve_endpoint", "LmcSettings", "SiblingPlan", "plan_siblings", "siblings",
-           "sibling_seeds", "lmc", "check_pair", "measure_pair", "pair_distances", "lineage", "common_parent",
-           "Point", "bisect_onset", "scan_onset", "instability", "read_points", "REFERENCE_SYNTAX"]
+__all__ = ["LmcSettings", "split_values", "lmc", "lmc_between", "check_pair", "PairResult", "measure_pair",
+           "pair_distances"]

@@ -28,7 +28,8 @@ from ..models import build_model
 from ..steps import Step
 from ..store import Run, Store
 from ..train.engine import Member, NoHooks, Plan, train_population
-from .lmc import LmcSettings, lmc, siblings
+from .lmc import LmcSettings, lmc
+from .siblings import siblings
 from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes

@@ -6,9 +6,9 @@
     connected_fraction(per_example_barrier(curve), 0.0)   # Paul et al.'s per-example view
     angular_distance(state_a, state_b, model.prunable)
 
-A curve is a path through weight space (interpolate.py) evaluated by a metric (evaluate.py):
+A curve is a path through weight space (interpolate.py) evaluated by a metric (landscape.batched):
 the loss-landscape idea of "subspace × metric", here for the one subspace LMC needs, the line
-between two networks. BatchNorm statistics are recomputed at each point (batchnorm.py).
+between two networks. Evaluation and BatchNorm recomputation come from `landscape.batched`.
 """
 from .barrier import STABILITY_THRESHOLD, barrier, connected_fraction, per_example_barrier
 from .bench import time_interpolation

@@ -18,14 +18,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..batched.batchnorm import (RECOMPUTE_MODES, recompute_module_, recompute_stacked_, resolve_recompute,
+                                 statistics_batches)
+from ..batched.chunking import auto_alpha_chunk, chunks
+from ..batched.evaluate import Scores, evaluate_module, evaluate_stacked, stacked_forward
+from ..batched.states import check_choice, check_data, check_inputs, check_positive, endpoint, working_copy
 from ..errors import ConfigError
-from .batchnorm import RECOMPUTE_MODES, recompute_module_, recompute_stacked_, resolve_recompute, \
-    statistics_batches
-from .chunking import auto_alpha_chunk, chunks
-from .evaluate import Scores, evaluate_module, evaluate_stacked, stacked_forward
 from .interpolate import LinearPath, alpha_grid
 from .masks import apply_masks
-from .states import check_choice, check_data, check_inputs, check_positive, endpoint, working_copy
 
 METHODS = ("batched", "sequential")
 

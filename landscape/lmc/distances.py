@@ -14,9 +14,9 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
+from ..batched.evaluate import predictions_stacked, stacked_forward
+from ..batched.states import check_inputs, check_positive, endpoint, working_copy
 from ..errors import ConfigError
-from .evaluate import predictions_stacked, stacked_forward
-from .states import check_inputs, check_positive, endpoint, working_copy
 
 State = Mapping[str, torch.Tensor]
 
