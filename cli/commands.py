@@ -4,14 +4,12 @@ from __future__ import annotations
 import math
 import sys
 import webbrowser
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from landscape.errors import ConfigError
 
 from .progress import step_progress
 
@@ -21,26 +19,6 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 
 def _pct(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}%"
-
-
-def _base_config(args: dict[str, Any], replicate: int = 0):
-    """The training configuration the flags describe, for replicate `replicate` (seeds shifted)."""
-    from landscape.train.config import recipe
-
-    milestones = tuple(m for m in (args["milestones"] or "").split(",") if m.strip()) or None
-    flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                                 "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
-                                 "width", "eval_every", "checkpoint_at")}
-    seed = args["seed"] + replicate
-    seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
-    return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
-
-
-def _options(args: dict[str, Any], progress):
-    from landscape.api import TrainOptions
-
-    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args["population_path"], name=args["name"], progress=progress)
 
 
 def _print_runs(runs, store: str | None) -> None:
@@ -53,86 +31,18 @@ def _print_runs(runs, store: str | None) -> None:
 
 
 def train(args: dict[str, Any]) -> None:
-    from landscape.api import train as train_runs
-    from landscape.store import Store
-    from landscape.train.config import StartFrom
+    from landscape.calls import run_call
 
-    if args["replicates"] < 1:
-        raise ConfigError(f"--replicates {args['replicates']} must be at least 1")
-    start = None
-    if args["start_from"]:
-        run_id, step = Store(args["store"]).resolve_checkpoint(args["start_from"])
-        start = StartFrom(run=run_id, step=step)
-    configs = [_base_config(args, r) for r in range(args["replicates"])]
-    if start:
-        configs = [replace(c, start=start).validate() for c in configs]
     with step_progress(f"{args['model']} on {args['dataset']}") as progress:
-        runs = train_runs(configs, _options(args, progress))
+        runs = run_call("train", args, progress)
     _print_runs(runs, args["store"])
 
 
-def _ticket_source(text: str, output: str, store: str | None):
-    """`RUN@LEVEL` as a TicketSource naming the run by its ID."""
-    from landscape.imp import TicketSource
-    from landscape.store import Store
-
-    run, sep, level = text.rpartition("@")
-    if not sep or not run or not level.strip().isdigit():
-        raise ConfigError(f"cannot read {text!r} as a ticket", "write RUN@LEVEL, e.g. 3f9a1c@5")
-    return TicketSource(run=Store(store).resolve(run), level=int(level), output=output)
-
-
-def _prune_config(args: dict[str, Any]):
-    from landscape.imp import PruneConfig
-    from landscape.models import build_model
-
-    overrides = {}
-    for item in args.get("layer_fraction") or []:
-        name, sep, value = item.partition("=")
-        try:
-            overrides[name.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"cannot read --layer-fraction {item!r}", "write NAME=FRACTION, e.g. fc3.weight=0.1") from None
-    if args["output_fraction"] is not None:
-        output = build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
-        overrides[output] = args["output_fraction"]
-    exclude = tuple(e.strip() for e in (args.get("exclude") or "").split(",") if e.strip())
-    return PruneConfig(fraction=args["prune_fraction"], scope=args["scope"], criterion=args["criterion"],
-                       overrides=tuple(overrides.items()), exclude=exclude)
-
-
-def _controls(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip() and c.strip() != "none")
-
-
-def _pretrained(ref: str, replicates: int, store: str | None) -> tuple[str, ...]:
-    """`--rewind-from`: a diet run (its pre-training runs) or a training run, one per replicate."""
-    from landscape.store import Store
-
-    run = Store(store).open(ref)
-    runs = run.section("pretrain")["runs"] if run.kind == "diet" else [run.id]
-    if len(runs) < replicates:
-        raise ConfigError(f"--rewind-from {ref} has {len(runs)} pre-trained run(s), not one per replicate "
-                          f"({replicates})", f"use --replicates {len(runs)}, or pre-train more replicates")
-    return tuple(runs[:replicates])
-
-
 def imp(args: dict[str, Any]) -> None:
-    from landscape.api.imp import imp as run_imp
-    from landscape.imp import ImpConfig
+    from landscape.calls import run_call
 
-    ticket = None
-    if args["ticket_from"]:
-        ticket = _ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
-    if args["rewind_from"] and args["rewind"].strip() not in ("0", "0it"):
-        raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
-                          "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
-    pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
-    config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
-                       replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
-                       pretrained=pretrained)
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
-        run = run_imp(config, args["levels"], _options(args, progress))
+        [run] = run_call("imp", args, progress)
     print_imp(run, args["store"])
 
 
@@ -238,18 +148,11 @@ def fetch(name: str, data_dir: str | None, force: bool) -> None:
         out.print(str(p))
 
 
-def _scores_config(args: dict[str, Any], score: str):
-    from landscape.diet import ScoresConfig
-
-    return ScoresConfig(_base_config(args), method=score, at=args["at"], runs=args["runs"])
-
-
 def scores(args: dict[str, Any]) -> None:
-    from landscape.api.scores import scores as compute
+    from landscape.calls import run_call
 
-    config = _scores_config(args, args["score"])
     with step_progress(f"{args['score']} scores, {args['model']} on {args['dataset']}") as progress:
-        run = compute(config, _options(args, progress))
+        [run] = run_call("scores", args, progress)
     print_scores(run, args["store"])
 
 
@@ -268,20 +171,11 @@ def print_scores(run, store_dir: str | None) -> None:
 
 
 def diet(args: dict[str, Any]) -> None:
-    from landscape.api.diet import DietRequest, ImpPlan, diet as run_diet
+    from landscape.calls import run_call
     from landscape.store import Store
 
-    from .diet import parse_offset
-
-    imp_plan = ImpPlan(levels=args["levels"], prune=_prune_config(args), controls=_controls(args["controls"])) \
-        if args["then_imp"] else None
-    request = DietRequest(subset=args["subset"], size=args["size"], fraction=args["fraction"],
-                          offset=parse_offset(args["offset"]), balanced=args["balanced"], seed=args["subset_seed"],
-                          pretrain_steps=args["pretrain_steps"], score=args["score"], scores_from=args["scores_from"],
-                          score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"],
-                          then_imp=imp_plan)
     with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
-        run = run_diet(_base_config(args), request, _options(args, progress))
+        [run] = run_call("diet", args, progress)
     s, p = run.section("subset"), run.section("pretrain")
     source = f"by {s['method']} scores ({s['scores']})" if s["scores"] else f"random, seed {s['seed']}"
     out.print(f"[bold]{run.id}[/] {run.name}: {s['order']} subset of {s['size']:,} examples "

@@ -93,17 +93,3 @@ pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `l
         from landscape.cli import commands
 
         commands.diet({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
-
-
-def parse_offset(text: str) -> int | float:
-    """`500` as 500 examples; `10%` as the fraction 0.1."""
-    from landscape.errors import ConfigError
-
-    value = text.strip()
-    try:
-        if value.endswith("%"):
-            return float(value[:-1]) / 100
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"cannot read --offset {text!r}", "write a count (500) or a percentage (10%)") from None
-

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -44,21 +44,6 @@ LMC_FLAGS = [
 ]
 
 
-def _settings(args: dict[str, Any]):
-    from landscape.api.lmc import LmcSettings
-
-    return LmcSettings(**{k: args[k] for k in ("points", "train_subset", "seed", "bn_recompute", "bn_batches",
-                                               "batch_size", "per_example", "example_threshold", "alpha_chunk",
-                                               "method")})
-
-
-def _options(args: dict[str, Any], progress=None):
-    from landscape.api import TrainOptions
-
-    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress)
-
-
 def register(app: typer.Typer) -> None:
     """Add `siblings`, `lmc` and `instability` to `app`."""
 
@@ -88,14 +73,14 @@ starting point (the dense run at the rewind step, under the level's mask).
         differ only in their data-order and augmentation seeds. Each is a training run whose parent
         is the run it started from. Rerunning reuses finished siblings and resumes interrupted ones.
         """
-        from landscape.api.siblings import siblings as spawn
+        from landscape.calls import run_call
 
         from .commands import _print_runs
         from .progress import step_progress
 
-        args = {**flags, "name": name}
+        args = {**flags, "name": name, "source": source, "count": count}
         with step_progress(f"{count} siblings from {source}") as progress:
-            runs = spawn(source, count, _options(args, progress))
+            runs = run_call("siblings", args, progress)
         _print_runs(runs, args["store"])
         if len(runs) >= 2:
             out().print(f"next: landscape lmc --run-a {runs[0].id} --run-b {runs[1].id}"
@@ -132,10 +117,10 @@ starting point (the dense run at the rewind step, under the level's mask).
         With masks, each endpoint is masked by its own mask. The result is stored as a run of kind
         lmc; asking again for the same request reuses it.
         """
-        from landscape.api.lmc import lmc as run_lmc
+        from landscape.calls import run_call
 
-        args = {**flags, "name": name}
-        run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        args = {**flags, "name": name, "run_a": run_a, "run_b": run_b}
+        [run] = run_call("lmc", args)
         print_lmc(run, args["example_threshold"])
         out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
@@ -171,16 +156,15 @@ starting point (the dense run at the rewind step, under the level's mask).
         instability. With --find-onset, only the steps a bisection needs are measured (it assumes
         that once stable, the network stays stable). Rerunning reuses every measured step.
         """
-        from landscape.api.instability import instability as analyse
+        from landscape.calls import run_call
 
         from .progress import step_progress
 
-        args = {**flags, "name": name}
-        steps = [s.strip() for s in (at or "").split(",") if s.strip()]
+        args = {**flags, "name": name, "run": run, "at": at, "siblings": siblings, "find_onset": find_onset,
+                "threshold": threshold}
         with step_progress(f"instability of {run}") as progress:
-            result = analyse(run, steps, siblings=siblings, find_onset=find_onset, threshold=threshold,
-                             settings=_settings(args), options=_options(args, progress),
-                             on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
+            [result] = run_call("instability", args, progress,
+                                on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
         print_instability(result)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
 

@@ -36,6 +36,9 @@ def __getattr__(name):
     if name in ("Store", "Run"):
         from . import store
         return getattr(store, name)
+    if name == "sweep":
+        from .sweep import sweep
+        return sweep
     if name in ("report", "write_report"):
         from . import report
         return report.write_report if name == "write_report" else report
@@ -43,4 +46,4 @@ def __getattr__(name):
 
 
 __all__ = ["UserError", "train", "TrainOptions", "recipe", "TrainConfig", "Store", "Run", "scores", "ScoresConfig",
-           "DietRequest", "ImpPlan", "__version__"]
+           "DietRequest", "ImpPlan", "sweep", "__version__"]

@@ -1,0 +1,76 @@
+"""Each command's flags as one call into the api: the mapping that `landscape CMD` and a sweep share.
+
+A command line and a grid point of `landscape sweep` are one code path: both parse into the same
+flags dictionary (the CLI's own parser, see cli/), and `run_call(command, flags)` makes the api call
+those flags ask for and returns the runs it stored. `check_call` builds and validates the request
+without computing anything; `predict_runs` names the runs a call will store, when that is known
+beforehand (train, imp, scores), so a sweep can key its tasks by run ID and skip what is stored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+Flags = dict[str, Any]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a command does with its flags."""
+
+    run: Callable[..., list]                    # (flags, progress, **hooks) -> stored runs
+    check: Callable[[Flags], None]              # raises a UserError if the call would be refused
+    predict: Callable[[Flags], list[str] | None] | None = None  # the run IDs it stores, when knowable
+    complete: Callable[[Any, list[str], Flags], bool] | None = None  # (store, ids, flags): nothing to do
+    title: Callable[[Flags], str] = lambda flags: ""
+
+
+def commands() -> dict[str, Command]:
+    from . import measure, training
+
+    return {**training.COMMANDS, **measure.COMMANDS}
+
+
+def command(name: str) -> Command:
+    table = commands()
+    if name not in table:
+        raise ConfigError(f"unknown command {name!r}", f"choose one of {', '.join(sorted(table))}")
+    return table[name]
+
+
+def run_call(name: str, flags: Flags, progress: Progress | None = None, **hooks) -> list:
+    """Make the api call that `landscape NAME` makes with these flags; return the runs it stored."""
+    return command(name).run(flags, progress, **hooks)
+
+
+def check_call(name: str, flags: Flags) -> None:
+    command(name).check(flags)
+
+
+def predict_runs(name: str, flags: Flags) -> list[str] | None:
+    c = command(name)
+    return c.predict(flags) if c.predict else None
+
+
+def stored_complete(name: str, flags: Flags, store, run_ids: list[str] | None) -> bool:
+    """Whether the store already holds everything the call would compute (False when unknown)."""
+    if not run_ids:
+        return False
+    c = command(name)
+    if c.complete is not None:
+        return c.complete(store, run_ids, flags)
+    return all(store.exists(i) and store.open(i).complete for i in run_ids)
+
+
+def options(flags: Flags, progress: Progress | None = None):
+    """Where and how to compute (store, data, device, layout, name): the same for every command."""
+    from ..api import TrainOptions
+
+    return TrainOptions(store=flags.get("store"), data_dir=flags.get("data_dir"), device=flags.get("device", "auto"),
+                        path=flags.get("population_path", "auto"), name=flags.get("name"), progress=progress)
+
+
+__all__ = ["Command", "commands", "command", "run_call", "check_call", "predict_runs", "stored_complete", "options"]
