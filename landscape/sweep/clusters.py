@@ -65,7 +65,7 @@ def connect(address: str, timeout_s: float = 10.0):
                           "write tcp://HOST:8786") from None
 
 
-def slurm_cluster(options: SlurmOptions, threads_per_task: int):
+def slurm_cluster(options: SlurmOptions, threads_per_task: int, scale: bool = True):
     """A dask-jobqueue SLURMCluster: each job one worker with `cores` cores (and GPUs as a resource)."""
     try:
         from dask_jobqueue import SLURMCluster
@@ -83,6 +83,8 @@ def slurm_cluster(options: SlurmOptions, threads_per_task: int):
                            queue=options.queue, job_extra_directives=directives, worker_extra_args=worker_args,
                            job_script_prologue=env, scheduler_options={"dashboard_address": None}
                            if not _has_dashboard() else {}, **options.extra)
+    if not scale:
+        return cluster
     if options.adaptive:
         cluster.adapt(minimum_jobs=0, maximum_jobs=options.jobs)
     else:

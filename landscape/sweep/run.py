@@ -73,10 +73,10 @@ def sweep(spec: str | Path | Mapping[str, Any] | Spec, client=None, *, store: st
           scheduler: str | None = None, slurm: clusters.SlurmOptions | None = None,
           gpus_per_task: float | None = None, collect: bool = False, dry_run: bool = False,
           status_every_s: float = 30.0, live: bool | None = None, lock_wait_s: float = 3600.0,
-          on_plan=None) -> SweepResult:
+          connect_timeout_s: float = 10.0, on_plan=None) -> SweepResult:
     """Run (or, with `dry_run`, list) every task of `spec`; see the module docstring."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    where = Where(workers, threads_per_task, scheduler, slurm, gpus_per_task, collect)
+    where = Where(workers, threads_per_task, scheduler, slurm, gpus_per_task, collect, connect_timeout_s)
     if collect and client is None and scheduler is None:
         raise ConfigError("--collect ships run files to workers that share no filesystem with this machine",
                           "give --scheduler ADDRESS of such a cluster (a local cluster shares this store)")
@@ -147,6 +147,7 @@ class _Engine:
         self.board = Board({}, every_s=status_every_s, live=live)
         self.lock_wait_s = lock_wait_s
         self.reports: list[TaskReport] = []
+        self.stage_reports: list[TaskReport] = []
         self.outcomes: dict[str, Outcome] = {}
 
     def resources(self) -> dict[str, float]:
@@ -212,6 +213,10 @@ class _Engine:
             # Workers stop their tasks; every run stays resumable from its last resume point.
             self.client.cancel(list(futures.values()), force=True)
             raise
+        # The summary lists tasks in the order of the spec, whatever order they finished in.
+        done = {r.key: r for r in self.stage_reports}
+        self.reports += [done[t.key] for t in tasks]
+        self.stage_reports = []
         return outcomes
 
     def _outcome(self, key: str, future) -> Outcome:
@@ -233,5 +238,5 @@ class _Engine:
         self.outcomes[task.key] = outcome
         self.board.finish(task.key, outcome.status)
         seconds = max(0.0, outcome.ended - outcome.started)
-        self.reports.append(TaskReport(task.stage, task.label, task.key, outcome.status, list(outcome.runs),
-                                       outcome.error, seconds, len(task.duplicates)))
+        self.stage_reports.append(TaskReport(task.stage, task.label, task.key, outcome.status, list(outcome.runs),
+                                             outcome.error, seconds, len(task.duplicates)))

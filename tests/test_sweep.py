@@ -1,0 +1,322 @@
+"""`landscape sweep`: spec parsing, checks before submission, and real Dask clusters on 2 cores."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from landscape.errors import ConfigError, UserError
+from landscape.store import Store
+from landscape.sweep import load_spec, sweep
+from landscape.sweep.spec import Produced, fill_refs
+
+TINY = {"model": "lenet_300_100", "dataset": "digits", "steps": "12it", "batch_size": 32, "eval_every": "6it"}
+
+MINIMAL = """
+command = "train"
+[options]
+model = "lenet_300_100"
+dataset = "digits"
+steps = "30it"
+[grid]
+seed = [0, 1, 2, 3]
+"""
+
+
+def cli(*args, cwd=None, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "landscape.cli.main", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def toml(options: dict) -> str:
+    def value(v):
+        return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+    return "\n".join(f"{k} = {value(v)}" for k, v in options.items())
+
+
+def spec_text(command: str, options: dict, grid: str) -> str:
+    return f'command = "{command}"\n[options]\n{toml(options)}\n[grid]\n{grid}\n'
+
+
+# ------------------------------------------------------------------------------------------------
+# The spec, without a cluster
+# ------------------------------------------------------------------------------------------------
+
+def test_minimal_form_expands_to_its_grid_and_dry_run_names_the_cli_run_ids(tmp_path):
+    from landscape.api import train
+    from landscape.calls import run_call
+    from landscape.sweep.flags import parse_flags
+
+    spec = load_spec(MINIMAL)
+    assert [p["seed"] for p in spec.stages[0].points()] == [0, 1, 2, 3]
+    result = sweep(MINIMAL, store=str(tmp_path / "s"), dry_run=True)
+    assert [t.status for t in result.tasks] == ["missing"] * 4
+    assert not (tmp_path / "s").exists()  # a dry run writes nothing
+    # A grid point is the command line: the same flags, the same run.
+    flags = parse_flags("train", {**spec.stages[0].points()[2], "store": str(tmp_path / "s")})
+    [run] = run_call("train", flags)
+    assert run.id == result.tasks[2].runs[0]
+    again = sweep(MINIMAL, store=str(tmp_path / "s"), dry_run=True)
+    assert [t.status for t in again.tasks] == ["missing", "missing", "stored", "missing"]
+    assert train is not None
+
+
+def test_grid_crosses_zip_varies_together_and_templates_fill():
+    spec = load_spec("""
+command = "imp"
+[options]
+name = "imp-s{seed}-{scope}"
+[grid]
+seed = [0, 1]
+scope = ["layerwise", "global"]
+[[zip]]
+rewind = ["0", "500it"]
+levels = [2, 3]
+""")
+    points = spec.stages[0].points()
+    assert len(points) == 8
+    assert {(p["rewind"], p["levels"]) for p in points} == {("0", 2), ("500it", 3)}
+    from landscape.sweep.spec import fill_own
+    assert fill_own(points[0])["name"] == "imp-s0-layerwise"
+
+
+def test_stage_templates_expand_over_the_runs_of_an_earlier_stage():
+    spec = load_spec("""
+[[stage]]
+name = "sibs"
+command = "siblings"
+[stage.options]
+from = "parent:0"
+[[stage]]
+name = "pairs"
+command = "lmc"
+[stage.options]
+run_a = "{sibs.runs[0]}"
+run_b = "{sibs.runs[1]}"
+[[stage]]
+name = "each"
+command = "instability"
+[stage.options]
+run = "{sibs.run}"
+""")
+    produced = {"sibs": [Produced({"from": "p:0"}, ("a1", "a2")), Produced({"from": "q:0"}, ("b1", "b2"))]}
+    pairs = [fill_refs(p, spec.stages[1].refs, produced, "x") for p in spec.stages[1].points()][0]
+    assert [(p["run_a"], p["run_b"]) for p in pairs] == [("a1", "a2"), ("b1", "b2")]
+    each = fill_refs(spec.stages[2].points()[0], spec.stages[2].refs, produced, "x")
+    assert [p["run"] for p in each] == ["a1", "a2", "b1", "b2"]
+    with pytest.raises(ConfigError, match="run 5"):
+        fill_refs({"run_a": "{sibs.runs[5]}"}, ("sibs",), produced, "x")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('command = "train"\n[options\nmodel = 1\n', "line 2"),
+    ('command = "teach"\n[grid]\nseed = [0]\n', "unknown command 'teach'"),
+    (spec_text("train", TINY, "sed = [0, 1]"), "no option 'sed'"),
+    (spec_text("train", TINY, 'optimizer = ["sgd", "adamm"]'), "optimizer=adamm"),
+    (spec_text("train", TINY, "seed = []"), "empty"),
+    (spec_text("train", TINY, "seed = [0]") + '[[stage]]\ncommand = "lmc"\n', "both a top-level command"),
+    ('[[stage]]\ncommand = "lmc"\n[stage.options]\nrun_a = "{train.run}"\nrun_b = "x"\n', "no earlier stage named 'train'"),
+])
+def test_bad_input_is_refused_before_anything_is_submitted(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        sweep(path, store=str(tmp_path / "s"), client=object())  # a client it must never touch
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(spec_text("train", TINY, "seed = [0]"))
+    proc = cli("sweep", str(path), "--store", str(tmp_path / "store"), "--collect")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "--collect needs --scheduler" in proc.stderr
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
+        sweep(path, store=str(tmp_path / "store"), scheduler="tcp://127.0.0.1:9", connect_timeout_s=1)
+    assert time.monotonic() - start < 20
+    assert not (tmp_path / "store").exists()
+
+
+def test_slurm_cluster_is_built_from_the_flags():
+    pytest.importorskip("dask_jobqueue")
+    from landscape.sweep.clusters import SlurmOptions, slurm_cluster
+
+    options = SlurmOptions(jobs=0 + 2, cores=8, memory="32GB", walltime="04:00:00", queue="gpu", gpus_per_job=1)
+    cluster = slurm_cluster(options, threads_per_task=2, scale=False)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    sbatch = [line for line in script.splitlines() if line.startswith("#SBATCH")]
+    assert "#SBATCH -p gpu" in sbatch and "#SBATCH -t 04:00:00" in sbatch and "#SBATCH --gres=gpu:1" in sbatch
+    assert any(line.startswith("#SBATCH --cpus-per-task=8") for line in sbatch)
+    assert any("--mem=" in line for line in sbatch)
+    assert "--resources GPU=1" in script and "--nthreads 4" in script and "OMP_NUM_THREADS=2" in script
+
+
+# ------------------------------------------------------------------------------------------------
+# A real LocalCluster with 2 single-threaded workers
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           env={"OMP_NUM_THREADS": "1"})
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_four_runs_land_resubmission_runs_none_and_duplicates_collapse(tmp_path, client):
+    path = tmp_path / "s.toml"
+    path.write_text(spec_text("train", TINY, "seed = [0, 1, 2, 1, 3]"))
+    store = tmp_path / "store"
+    result = sweep(path, client, store=str(store), status_every_s=0)
+    assert [t.status for t in result.tasks] == ["done"] * 4 and sum(t.duplicates for t in result.tasks) == 1
+    assert len(list(store.glob("*.h5"))) == 4 and all(r.complete for r in Store(store).runs())
+    files = {p.name: p.stat().st_mtime_ns for p in store.glob("*.h5")}
+    again = sweep(path, client, store=str(store), status_every_s=0)
+    assert [t.status for t in again.tasks] == ["reused"] * 4 and not again.outcomes[again.tasks[0].key].pid
+    assert files == {p.name: p.stat().st_mtime_ns for p in store.glob("*.h5")}
+
+
+def test_imp_runs_sharing_a_dense_run_wait_for_it_and_reuse_it(tmp_path, client):
+    imp = {**TINY, "levels": 1, "controls": "none"}
+    path = tmp_path / "imp.toml"
+    path.write_text(spec_text("imp", imp, "prune_fraction = [0.2, 0.5]"))
+    result = sweep(path, client, store=str(tmp_path / "store"), status_every_s=0)
+    assert [t.status for t in result.tasks] == ["done", "done"], [t.error for t in result.tasks]
+    store = Store(tmp_path / "store")
+    dense = {store.open(t.runs[0]).section("levels/000")["dense"][0] for t in result.tasks}
+    assert len(dense) == 1  # one dense level 0, trained once, shared
+
+
+def test_user_error_in_a_task_is_reported_not_retried_and_the_rest_go_on(tmp_path, client):
+    spec = spec_text("train", TINY, "seed = [0]") + ""
+    store = tmp_path / "store"
+    sweep(spec, client, store=str(store), status_every_s=0)
+    run_id = Store(store).runs()[0].id
+    lmc = f"""
+[[stage]]
+name = "pairs"
+command = "lmc"
+[stage.options]
+points = 3
+run_a = "{run_id}:0"
+[stage.grid]
+run_b = ["{run_id}", "nosuchrun"]
+"""
+    result = sweep(lmc, client, store=str(store), status_every_s=0)
+    assert [t.status for t in result.tasks] == ["done", "failed"]
+    assert "no run 'nosuchrun'" in result.tasks[1].error and result.tasks[1].error.startswith("error: ")
+    assert result.failed == [result.tasks[1]]
+
+
+def test_a_resource_no_worker_offers_fails_at_once(tmp_path, client):
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="no worker offers"):
+        sweep(spec_text("train", TINY, "seed = [0]"), client, store=str(tmp_path / "s"), gpus_per_task=0.5)
+    assert time.monotonic() - start < 30 and not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Slow: a killed worker, fake GPUs, collect mode, hand-started scheduler and workers
+# ------------------------------------------------------------------------------------------------
+
+def _weights(store: Path, run_id: str) -> dict[str, torch.Tensor]:
+    run = Store(store).open(run_id)
+    return run.checkpoint(run.checkpoint_steps[-1]).model
+
+
+def _direct(store: Path, options: dict) -> str:
+    """The same grid point run as `landscape train` would run it, in this process."""
+    from landscape.calls import run_call
+    from landscape.sweep.flags import parse_flags
+
+    [run] = run_call("train", parse_flags("train", {**options, "store": str(store)}))
+    return run.id
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_task_resumes_from_the_store_to_the_identical_result(tmp_path):
+    from distributed import Client, LocalCluster
+
+    options = {**TINY, "steps": "600it", "batch_size": 16, "eval_every": "100it"}
+    env = {"OMP_NUM_THREADS": "1", "LANDSCAPE_SAVE_INTERVAL": "0.2"}
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env)
+    client = Client(cluster)
+    store = tmp_path / "store"
+    holder = {}
+    thread = threading.Thread(target=lambda: holder.update(result=sweep(
+        spec_text("train", options, "seed = [3]"), client, store=str(store), status_every_s=0)))
+    try:
+        thread.start()
+        killed = None
+        deadline = time.monotonic() + 240
+        while killed is None and time.monotonic() < deadline and thread.is_alive():
+            runs = [p for p in store.glob("*.h5")] if store.exists() else []
+            if runs and (Store(store).open(runs[0].stem).resume_step or 0) >= 100:
+                busy = [w for w, keys in client.processing().items() if keys]
+                killed = client.run(os.getpid, workers=busy)[busy[0]]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.05)
+        assert killed, "the run never reached a resume point"
+        thread.join(300)
+        result = holder["result"]
+    finally:
+        client.close()
+        cluster.close()
+    [task] = result.tasks
+    assert task.status == "done" and result.outcomes[task.key].pid != killed
+    reference = _direct(tmp_path / "reference", {**options, "seed": 3})
+    assert reference == task.runs[0]
+    ours, theirs = _weights(store, task.runs[0]), _weights(tmp_path / "reference", reference)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.slow
+def test_fake_gpus_half_a_gpu_per_task_run_four_at_once(tmp_path):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+                           resources={"GPU": 1}, env={"OMP_NUM_THREADS": "1"})
+    with Client(cluster) as client:
+        spec = spec_text("train", {**TINY, "steps": "150it", "device": "cpu"}, "seed = [0, 1, 2, 3]")
+        result = sweep(spec, client, store=str(tmp_path / "store"), gpus_per_task=0.5, status_every_s=0)
+        with pytest.raises(ConfigError, match="GPU=2"):
+            sweep(spec, client, store=str(tmp_path / "store"), gpus_per_task=2)
+    cluster.close()
+    spans = [(o.started, o.ended) for o in result.outcomes.values()]
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert [t.status for t in result.tasks] == ["done"] * 4 and most == 4
+
+
+@pytest.mark.slow
+def test_collect_mode_ships_byte_identical_run_files_back(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from landscape.sweep.task import sha256
+
+    options = {**TINY, "steps": "40it"}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        result = sweep(spec_text("train", options, "seed = [0, 1]"), client, store=str(tmp_path / "store"),
+                       collect=True, status_every_s=0)
+    store = tmp_path / "store"
+    assert [t.status for t in result.tasks] == ["done", "done"]
+    for task in result.tasks:
+        [(name, (digest, _))] = result.outcomes[task.key].files.items()
+        assert name == f"{task.runs[0]}.h5" and sha256((store / name).read_bytes()) == digest
+        assert not any(Path(p).name.startswith("landscape-collect") for p in os.listdir(os.environ.get("TMPDIR", "/tmp"))
+                       if task.key[:20] in p)
+    seed1 = _direct(tmp_path / "reference", {**options, "seed": 1})
+    ours, theirs = _weights(store, seed1), _weights(tmp_path / "reference", seed1)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
