@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         adaptive: Annotated[bool, typer.Option("--adaptive", help="SLURM: scale between 0 and --jobs jobs with the queue.")] = False,
         gpus_per_task: Annotated[Optional[float], typer.Option(help="GPUs each task holds; 0.25 packs four on a GPU [default: 1 where workers offer GPUs, else 0].", show_default=False)] = None,
         collect: Annotated[bool, typer.Option("--collect", help="Workers share no filesystem: run in scratch stores there and ship finished run files back (with --scheduler).")] = False,
+        set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a fixed option of every stage, KEY=VALUE (repeatable), e.g. --set steps=300it for a trial run.", show_default=False)] = None,
         status_every: Annotated[float, typer.Option(help="Outside a terminal, one status line every this many seconds (0: none).")] = 30.0,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary (or the dry run) as JSON.")] = False,
         store: Annotated[Optional[str], typer.Option(help="Store directory for options that name none [env LANDSCAPE_STORE; default ./landscape-store].", show_default=False)] = None,
@@ -64,8 +65,9 @@ def register(app: typer.Typer) -> None:
         stored runs are reused, interrupted ones resume.
         """
         from landscape.errors import ConfigError
-        from landscape.sweep import SlurmOptions
+        from landscape.sweep import SlurmOptions, load_spec
         from landscape.sweep import sweep as run_sweep
+        from landscape.sweep.spec import parse_override, with_overrides
 
         if cluster not in ("local", "slurm"):
             raise ConfigError(f"unknown --cluster {cluster!r}", "use local or slurm (or --scheduler ADDRESS)")
@@ -75,7 +77,10 @@ def register(app: typer.Typer) -> None:
         if collect and not scheduler:
             raise ConfigError("--collect needs --scheduler ADDRESS",
                               "a local cluster (or a cluster sharing the store's filesystem) writes the store directly")
-        result = run_sweep(spec, store=store, data_dir=data_dir, workers=workers, threads_per_task=threads_per_task,
+        parsed = load_spec(spec)
+        if set_:
+            parsed = with_overrides(parsed, dict(parse_override(item) for item in set_))
+        result = run_sweep(parsed, store=store, data_dir=data_dir, workers=workers, threads_per_task=threads_per_task,
                            scheduler=scheduler, slurm=slurm, gpus_per_task=gpus_per_task, collect=collect,
                            dry_run=dry_run, status_every_s=status_every)
         print_result(result, json_out, dry_run)

@@ -320,3 +320,44 @@ def test_collect_mode_ships_byte_identical_run_files_back(tmp_path):
     seed1 = _direct(tmp_path / "reference", {**options, "seed": 1})
     ours, theirs = _weights(store, seed1), _weights(tmp_path / "reference", seed1)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def _readme_section() -> list[tuple[str, str]]:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Running a study on a cluster", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_section_has_the_sweep_file_local_run_scheduler_gpu_and_slurm():
+    blocks = _readme_section()
+    text = "\n".join(body for _, body in blocks)
+    assert 'command = "train"' in text and "seed = [0, 1, 2, 3]" in text
+    for needle in ("landscape sweep study.toml --workers 2", "dask scheduler", "dask worker", "--resources GPU=1",
+                   "--cluster slurm", "flock", "os.replace", "ls.sweep("):
+        assert needle in text, needle
+
+
+@pytest.mark.slow
+def test_readme_section_runs(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    script = ["set -e"]
+    for index, (lang, body) in enumerate(_readme_section()):
+        if lang == "console":
+            continue  # the SLURM example: there is no SLURM here (its job script is tested above)
+        script.append(f"export LANDSCAPE_STORE=$PWD/store-{index}")
+        body = body.replace("8786", port)
+        script.append(body if lang == "bash" else f"python - <<'PY'\n{body}PY")
+    bin_dir = str(Path(sys.executable).parent)
+    proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "4 to run (dry run" in out and "sweep: 4 done" in out and "sweep: 4 reused" in out
+    assert out.count("sweep: 4 done") == 3  # locally, on the hand-started workers, on the GPU workers
+    assert "flock works" in out and "rename works" in out and "'done'" in out

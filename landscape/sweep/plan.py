@@ -14,6 +14,7 @@ from typing import Any
 
 from ..calls import check_call, predict_runs, stored_complete
 from ..errors import ConfigError, UserError
+from ..store import Store
 from .flags import parse_flags
 from .spec import Produced, Stage, fill_own, fill_refs
 
@@ -70,8 +71,9 @@ def plan_stage(stage: Stage, produced: dict[str, list[Produced]], defaults: dict
             if key in tasks:
                 tasks[key].duplicates.append(label)
                 continue
+            where = Store(flags["store"]) if flags.get("store") else store  # a point may name its own store
             tasks[key] = Task(stage.name, label, stage.command, point, flags, key, ids,
-                              stored_complete(stage.command, flags, store, ids))
+                              stored_complete(stage.command, flags, where, ids))
     if not tasks:
         raise ConfigError(f"stage {stage.name} has no points", "give its grid at least one value per entry")
     return list(tasks.values())

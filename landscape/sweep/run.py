@@ -80,8 +80,12 @@ def sweep(spec: str | Path | Mapping[str, Any] | Spec, client=None, *, store: st
     if collect and client is None and scheduler is None:
         raise ConfigError("--collect ships run files to workers that share no filesystem with this machine",
                           "give --scheduler ADDRESS of such a cluster (a local cluster shares this store)")
-    defaults = {k: v for k, v in (("store", store), ("data_dir", data_dir)) if v is not None}
+    # Workers may have another working directory and environment: they get the client's store and
+    # data root as absolute paths (a spec's own `store` or `data_dir` option still wins).
+    from ..data import data_root
+
     the_store = Store(store)
+    defaults = {"store": str(the_store.root.absolute()), "data_dir": str(data_root(data_dir).absolute())}
     first = plan_stage(spec.stages[0], {}, defaults, the_store)  # every bad option fails here, nothing submitted
     if on_plan:
         on_plan(first)
@@ -196,7 +200,7 @@ class _Engine:
                 outcomes[t.key] = Outcome(t.key, "reused", runs=list(t.run_ids or []))
                 self._report(t, outcomes[t.key])
                 continue
-            inputs = inputs_for(self.store, t.run_ids, t.flags) if self.where.collect else {}
+            inputs = inputs_for(self._store(t.flags), t.run_ids, t.flags) if self.where.collect else {}
             payload = Payload(t.key, t.command, t.flags, self.where.threads_per_task, self.lock_wait_s,
                               inputs, self.where.collect)
             futures[t.key] = self.client.submit(run_task, payload, key=t.key, pure=False, retries=0,
@@ -205,7 +209,7 @@ class _Engine:
         try:
             while futures:
                 for key in [k for k, f in futures.items() if f.done()]:
-                    outcomes[key] = self._outcome(key, futures.pop(key))
+                    outcomes[key] = self._outcome(key, futures.pop(key), self._store(by_key[key].flags))
                     self._report(by_key[key], outcomes[key])
                 self.board.tick()
                 time.sleep(0.2)
@@ -219,7 +223,10 @@ class _Engine:
         self.stage_reports = []
         return outcomes
 
-    def _outcome(self, key: str, future) -> Outcome:
+    def _store(self, flags: dict) -> Store:
+        return Store(flags["store"]) if flags.get("store") else self.store
+
+    def _outcome(self, key: str, future, store: Store) -> Outcome:
         try:
             outcome = future.result()
         except Exception as exc:  # a crash, not a user error: a bug, or a task that killed its worker repeatedly
@@ -228,7 +235,7 @@ class _Engine:
             future.release()
         if outcome.files:
             try:
-                receive(self.store, outcome.files)
+                receive(store, outcome.files)
             except UserError as exc:  # the file arrived damaged
                 outcome.status, outcome.error = "failed", exc.line()
             outcome.files = {name: (digest, b"") for name, (digest, _) in outcome.files.items()}

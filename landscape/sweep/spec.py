@@ -250,3 +250,31 @@ def _fill_value(value: Any, tasks: dict[str, Produced], r: int, where: str) -> A
         own = {_norm(k): v for k, v in tasks[whole.group(1)].point.items()} if whole.group(1) in tasks else {}
         return own.get(_norm(whole.group(2)), filled)
     return filled
+
+
+def with_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """Every stage's fixed options with `overrides` (e.g. shorter steps for a trial run) put in."""
+    from dataclasses import replace
+
+    stages = []
+    for stage in spec.stages:
+        varied = {_norm(k) for k in list(stage.grid) + [k for z in stage.zips for k in z]}
+        clash = sorted(_norm(k) for k in overrides if _norm(k) in varied)
+        if clash:
+            raise ConfigError(f"--set {clash[0]} overrides an option that stage {stage.name} varies",
+                              "edit the grid in the sweep file instead")
+        options = {k: v for k, v in stage.options.items() if _norm(k) not in {_norm(o) for o in overrides}}
+        stages.append(replace(stage, options={**options, **overrides}))
+    return replace(spec, stages=tuple(stages))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE`, the value read as TOML (`levels=2`, `lr=0.1`) or else as a string (`steps=300it`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"cannot read --set {text!r}", "write KEY=VALUE, e.g. --set steps=300it")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key.strip(), parsed
