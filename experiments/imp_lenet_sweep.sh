@@ -3,15 +3,15 @@
 # killed (kill -9) in the middle: Dask reschedules its task, which resumes from the store. Then one
 # report over every IMP run of the sweep.
 #
-# By default a trial scale (TRIAL="--set steps=600it --set levels=2 --set eval_every=100it"); set
+# By default a trial scale (TRIAL="--set steps=520it --set levels=1 --set eval_every=260it --set controls=none"; set
 # TRIAL="" for the full study (8 IMP runs of 8 levels at 5,000 iterations: hours on 2 cores).
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
 DATA=${LANDSCAPE_DATA:-../shared/data}
 STORE=${STORE:-experiments-store}
-KILL_AFTER=${KILL_AFTER:-60}
-TRIAL=${TRIAL---set steps=600it --set levels=2 --set eval_every=100it}
+KILL_AFTER=${KILL_AFTER:-300}
+TRIAL=${TRIAL---set steps=520it --set levels=1 --set eval_every=260it --set controls=none}
 OUT=${OUT:-$STORE/imp-lenet-sweep.json}
 mkdir -p "$STORE"
 started=$(date +%s)
@@ -19,7 +19,15 @@ started=$(date +%s)
 .venv/bin/landscape sweep experiments/imp_lenet_sweep.toml --workers 2 --data-dir "$DATA" --store "$STORE" \
   $TRIAL --json --status-every 15 > "$OUT" &
 sweep=$!
-sleep "$KILL_AFTER"
+# Kill in the middle: once a training run of the sweep has a resume point (or after KILL_AFTER s).
+for _ in $(seq "$KILL_AFTER"); do
+  sleep 1
+  .venv/bin/python -c "
+import sys
+from landscape.store import Store
+sys.exit(0 if any(r.kind == 'train' and not r.complete and r.resume_step for r in Store(sys.argv[1]).runs()) else 1)
+" "$STORE" 2>/dev/null && break
+done
 # The workers are the sweep's child processes (LocalCluster nannies spawn them): kill the busiest.
 victim=$(ps -o pid=,pcpu= --ppid "$sweep" | sort -k2 -nr | awk 'NR==1{print $1}')
 if [ -n "$victim" ]; then

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -221,7 +222,8 @@ class Store:
     def ensure_writable(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test.{os.getpid()}"
+            # Per thread too: a Dask worker runs several tasks (threads) in one process.
+            probe = self.root / f".write-test.{os.getpid()}.{threading.get_ident()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
