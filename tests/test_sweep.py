@@ -410,3 +410,13 @@ def test_sweep_has_help_with_examples(capsys):
         main(["sweep", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and "Examples" in out and "landscape sweep" in out and "--scheduler" in out
+
+
+def test_imp_points_sharing_a_dense_run_are_ranked_so_its_first_user_runs_first(tmp_path):
+    from landscape.sweep.plan import plan_stage
+
+    spec = load_spec(spec_text("imp", {**TINY, "levels": 1}, "seed = [0, 1]\nprune_fraction = [0.2, 0.5]"))
+    tasks = plan_stage(spec.stages[0], {}, {"store": str(tmp_path / "s")}, Store(tmp_path / "s"))
+    assert [(t.label, t.rank) for t in tasks] == [("seed=0 prune_fraction=0.2", 0), ("seed=0 prune_fraction=0.5", 1),
+                                                  ("seed=1 prune_fraction=0.2", 0), ("seed=1 prune_fraction=0.5", 1)]
+    assert tasks[0].shares == tasks[1].shares != tasks[2].shares

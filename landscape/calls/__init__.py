@@ -26,6 +26,13 @@ class Command:
     predict: Callable[[Flags], list[str] | None] | None = None  # the run IDs it stores, when knowable
     complete: Callable[[Any, list[str], Flags], bool] | None = None  # (store, ids, flags): nothing to do
     title: Callable[[Flags], str] = lambda flags: ""
+    shares: Callable[[Flags], list[str]] | None = None  # runs it needs that other requests may need too
+
+
+def shared_runs(name: str, flags: Flags) -> list[str]:
+    """Runs the call needs that other calls may share (an IMP run's dense level 0); [] if none known."""
+    c = command(name)
+    return list(c.shares(flags)) if c.shares else []
 
 
 def commands() -> dict[str, Command]:
@@ -73,4 +80,5 @@ def options(flags: Flags, progress: Progress | None = None):
                         path=flags.get("population_path", "auto"), name=flags.get("name"), progress=progress)
 
 
-__all__ = ["Command", "commands", "command", "run_call", "check_call", "predict_runs", "stored_complete", "options"]
+__all__ = ["Command", "commands", "command", "run_call", "check_call", "predict_runs", "stored_complete", "options",
+           "shared_runs"]

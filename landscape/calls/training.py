@@ -155,6 +155,14 @@ def _imp_ids(args: Flags) -> list[str] | None:
     return [imp_config(args).validate().run_id()]
 
 
+def _imp_dense(args: Flags) -> list[str]:
+    """The dense level-0 runs: IMP runs differing only in how they prune share them."""
+    if args["ticket_from"] or args["rewind_from"]:
+        return []
+    config = imp_config(args).validate()
+    return [resolved(config.replicate(r), args["data_dir"]).run_id() for r in range(config.replicates)]
+
+
 def _imp_complete(store, ids: list[str], args: Flags) -> bool:
     if not store.exists(ids[0]):
         return False
@@ -225,7 +233,8 @@ def _title(kind: str):
 
 COMMANDS: dict[str, Any] = {
     "train": Command(run=_train, check=lambda a: train_configs(a) and None, predict=_train_ids, title=_title("")),
-    "imp": Command(run=_imp, check=_check_imp, predict=_imp_ids, complete=_imp_complete, title=_title("IMP ")),
+    "imp": Command(run=_imp, check=_check_imp, predict=_imp_ids, complete=_imp_complete, title=_title("IMP "),
+                   shares=_imp_dense),
     "scores": Command(run=_scores, check=lambda a: scores_config(a, a["score"]).validate() and None,
                       predict=_scores_ids, title=lambda a: f"{a['score']} scores, {a['model']} on {a['dataset']}"),
     "diet": Command(run=_diet, check=_check_diet, title=lambda a: f"diet {a['subset']} {a['model']} on {a['dataset']}"),

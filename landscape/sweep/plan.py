@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..calls import check_call, predict_runs, stored_complete
+from ..calls import check_call, predict_runs, shared_runs, stored_complete
 from ..errors import ConfigError, UserError
 from ..store import Store
 from .flags import parse_flags
@@ -30,6 +30,8 @@ class Task:
     run_ids: list[str] | None        # the runs it stores, when known beforehand
     stored: bool                     # the store holds them complete: nothing to do
     duplicates: list[str] = field(default_factory=list)  # labels of equal grid points folded into it
+    shares: tuple[str, ...] = ()     # runs other tasks may need too (an IMP run's dense runs)
+    rank: int = 0                    # how many earlier tasks share them: those run first
 
 
 def _flags_key(command: str, flags: dict[str, Any]) -> str:
@@ -73,9 +75,17 @@ def plan_stage(stage: Stage, produced: dict[str, list[Produced]], defaults: dict
                 continue
             where = Store(flags["store"]) if flags.get("store") else store  # a point may name its own store
             tasks[key] = Task(stage.name, label, stage.command, point, flags, key, ids,
-                              stored_complete(stage.command, flags, where, ids))
+                              stored_complete(stage.command, flags, where, ids),
+                              shares=tuple(shared_runs(stage.command, flags)))
     if not tasks:
         raise ConfigError(f"stage {stage.name} has no points", "give its grid at least one value per entry")
+    seen: dict[tuple[str, ...], int] = {}
+    for task in tasks.values():
+        # The first task of each group sharing runs computes them; the others are ranked after every
+        # first, so that no worker sits waiting for a run that another worker is writing.
+        if task.shares:
+            task.rank = seen.get(task.shares, 0)
+            seen[task.shares] = task.rank + 1
     return list(tasks.values())
 
 

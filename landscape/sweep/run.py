@@ -204,7 +204,7 @@ class _Engine:
             payload = Payload(t.key, t.command, t.flags, self.where.threads_per_task, self.lock_wait_s,
                               inputs, self.where.collect)
             futures[t.key] = self.client.submit(run_task, payload, key=t.key, pure=False, retries=0,
-                                                resources=resources or None)
+                                                resources=resources or None, priority=-t.rank)
         by_key = {t.key: t for t in tasks}
         try:
             while futures:
