@@ -417,3 +417,15 @@ def test_imp_points_sharing_a_dense_run_are_ranked_so_its_first_user_runs_first(
     assert [(t.label, t.rank) for t in tasks] == [("seed=0 prune_fraction=0.2", 0), ("seed=0 prune_fraction=0.5", 1),
                                                   ("seed=1 prune_fraction=0.2", 0), ("seed=1 prune_fraction=0.5", 1)]
     assert tasks[0].shares == tasks[1].shares != tasks[2].shares
+
+
+def test_the_experiment_sweep_files_read_as_intended():
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    imp = load_spec(root / "imp_lenet_sweep.toml")
+    [stage] = imp.stages
+    assert stage.command == "imp" and len(stage.points()) == 8
+    assert {(p["rewind"], p["scope"]) for p in stage.points()} == {(r, s) for r in ("0", "500it")
+                                                                   for s in ("layerwise", "global")}
+    cifar = load_spec(root / "instability_cifar_sweep.toml")
+    assert [s.command for s in cifar.stages] == ["train", "instability"] and cifar.stages[1].refs == ("parents",)
+    assert cifar.stages[0].options["width"] < 1
