@@ -304,7 +304,7 @@ def _evaluate(request: Request, grid: Grid, settings: SurfaceSettings, data: Eva
         "marked_y": [m["coords"][1] if len(m["coords"]) > 1 else 0.0 for m in marked],
         "marked": {f"{i}": m for i, m in enumerate(marked)},
         "unit": request.unit, "explained": request.explained,
-        "masked": [n.mask is not None for n in request.networks],
+        "masked": [int(n.mask is not None) for n in request.networks],
     }
     arrays = {"x": grid.xs.numpy(), "test_loss": s.loss.numpy(), "test_error": s.error.numpy(),
               "train_loss": values["train"].loss.numpy(), "train_error": values["train"].error.numpy()}
