@@ -28,7 +28,7 @@ from ..geometry import HessianOperator, hutchinson_trace, per_layer, slq_density
 from ..geometry.spectrum import EIGEN_METHODS
 from ..store import Run, Store
 from ..train.rng import derive_seed, generator
-from .probes import Network, check_examples, imp_members, load_network, sample_index
+from .probes import DEFAULT_EXAMPLES, Network, check_examples, imp_members, load_network, sample_index
 from .refs import ROLES, Endpoint, resolve_endpoint
 from .requests import DataCache, request_id
 from .train import TrainOptions, resolve_device
@@ -50,7 +50,7 @@ class HessianSettings:
     density_probes: int = 8
     density_steps: int = 60
     per_layer: bool = False
-    examples: int | None = 2000      # seeded sample of training examples; None: the whole split
+    examples: int | None = DEFAULT_EXAMPLES      # seeded sample of training examples; None: the whole split
     seed: int = 0
     bn_recompute: bool = False
     bn_batches: int = 10

@@ -36,7 +36,7 @@ from ..geometry.surface import SURFACE_METHODS
 from ..store import Run, Store
 from ..train.rng import derive_seed, generator
 from .lmc import check_pair
-from .probes import Network, check_examples, load_network, sample_index
+from .probes import DEFAULT_EXAMPLES, Network, check_examples, load_network, sample_index
 from .refs import resolve_endpoint
 from .requests import DataCache, EvalData, request_id
 from .train import TrainOptions, resolve_device
@@ -56,7 +56,7 @@ class SurfaceSettings:
     margin: float = 0.25         # automatic spans reach this share of the points' extent beyond them
     bn_recompute: bool = False   # recompute BatchNorm statistics at each grid point
     bn_batches: int = 10
-    examples: int | None = 2000  # seeded training sample; None: the whole training split
+    examples: int | None = DEFAULT_EXAMPLES  # seeded training sample; None: the whole training split
     test_examples: int | None = None  # the first N test examples; None: all
     seed: int = 0
     batch_size: int = 1000
