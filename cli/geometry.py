@@ -69,6 +69,9 @@ def register(app: typer.Typer) -> None:
         top_k: Annotated[int, typer.Option("--top-k", help="How many of the largest eigenvalues.")] = 1,
         method: Annotated[str, typer.Option(help="lanczos (full reorthogonalisation) or power (with deflation).")] = "lanczos",
         steps: Annotated[int, typer.Option(help="Lanczos steps (or power iterations per eigenvalue).")] = 100,
+        tol: Annotated[Optional[float], typer.Option(help="Stop when no top-k eigenvalue moves by more than this, "
+                                                     "relatively [default: 1e-6 lanczos, 1e-3 power].",
+                                                     show_default=False)] = None,
         probes: Annotated[int, typer.Option(help="Rademacher probes of Hutchinson's trace estimate.")] = 100,
         density: Annotated[bool, typer.Option("--density/--no-density", help="Also the spectral density (SLQ).")] = False,
         density_probes: Annotated[int, typer.Option(help="SLQ probes.")] = 8,
@@ -96,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
         args = {**flags, "name": name}
         settings = HessianSettings(
-            top_k=top_k, method=method, steps=steps, probes=probes, density=density, density_probes=density_probes,
+            top_k=top_k, method=method, steps=steps, tol=tol, probes=probes, density=density, density_probes=density_probes,
             density_steps=density_steps, per_layer=per_layer, examples=_examples(args["examples"]), seed=args["seed"],
             bn_recompute=bn_recompute, bn_batches=args["bn_batches"], batch_size=args["batch_size"],
             roles=tuple(r.strip() for r in roles.split(",") if r.strip()) if roles else None,

@@ -41,13 +41,16 @@ def relative(a, b):
     return float((torch.as_tensor(a) - torch.as_tensor(b)).abs().max() / torch.as_tensor(b).abs().max())
 
 
-def test_products_equal_exact_hessian_times_vector():
+@pytest.mark.parametrize("cache", [True, False])
+def test_products_equal_exact_hessian_times_vector(cache):
     model = tiny()
     x, y = data()
-    h, op = exact_hessian(model, x, y)
-    op.batch_size = 7  # several passes, unequal last one: the weighting must make it the full-set product
+    h, _ = exact_hessian(model, x, y)
+    # several passes, unequal last one: the weighting must make it the full-set product
+    op = HessianOperator(model, dict(model.state_dict()), x, y, batch_size=7, cache=cache)
     v = torch.randn(3, op.size, dtype=torch.float64)
     assert torch.allclose(op.mm(v), v @ h.T, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(op.mv(v[1]), h @ v[1], rtol=1e-10, atol=1e-12)  # the cached maps are reused
 
 
 def test_top_eigenvalues_and_trace_equal_exact():
@@ -57,6 +60,8 @@ def test_top_eigenvalues_and_trace_equal_exact():
     exact = torch.linalg.eigvalsh(h).flip(0)
     eig = lanczos_top(op, 3, steps=op.dim)
     assert relative(eig.values, exact[:3]) < 1e-4
+    early = lanczos_top(op, 1, steps=op.dim, tol=1e-10)  # stops once converged, still exact
+    assert relative(early.values, exact[:1]) < 1e-4 and early.steps < op.dim
     for value, vec in zip(eig.values, eig.vectors):  # eigenvectors too
         assert torch.allclose(h @ vec, value * vec, atol=1e-6)
     power = power_top(op, 1, iterations=2000, tol=1e-12)

@@ -44,7 +44,8 @@ class HessianSettings:
 
     top_k: int = 1
     method: str = "lanczos"          # or "power" (PyHessian's power iteration with deflation)
-    steps: int = 100                 # Lanczos steps, or power iterations per eigenvalue
+    steps: int = 100                 # at most this many Lanczos steps, or power iterations per eigenvalue
+    tol: float | None = None         # stop when the top-k move by less (relative); None: 1e-6 Lanczos, 1e-3 power
     probes: int = 100                # Hutchinson probes for the trace
     density: bool = False            # SLQ spectral density
     density_probes: int = 8
@@ -77,6 +78,8 @@ class HessianSettings:
         positive(self.batch_size, "--batch-size")
         if self.examples is not None:
             positive(self.examples, "--examples")
+        if self.tol is not None and not (isinstance(self.tol, (int, float)) and 0 <= self.tol < 1):
+            raise ConfigError(f"--tol {self.tol!r} must be a number in [0, 1)")
         if self.method not in EIGEN_METHODS:
             raise ConfigError(f"unknown method {self.method!r}", f"choose {' or '.join(EIGEN_METHODS)}")
         for role in self.roles or ():
@@ -217,7 +220,7 @@ def measure(network: Network, x: torch.Tensor, y: torch.Tensor, train_x: torch.T
                           f"ask for at most {op.dim}")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    eig = top_eigen(op, settings.top_k, method=settings.method, steps=settings.steps,
+    eig = top_eigen(op, settings.top_k, method=settings.method, steps=settings.steps, tol=settings.tol,
                     generator=generator(seed, 1), vectors=settings.save_vectors)
     seconds["eigen"] = time.perf_counter() - started
     started = time.perf_counter()

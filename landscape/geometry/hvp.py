@@ -4,8 +4,15 @@ The loss is the mean cross-entropy over a fixed set of examples, with every laye
 (BatchNorm normalises with the network's own running statistics, so the loss is a function of
 the weights alone and does not depend on how the examples are batched). H·v is computed by
 torch.func as the directional derivative of the gradient, `jvp(grad(loss))`: forward-over-reverse,
-one forward-mode pass through a backward pass, cheaper than PyHessian's double backward and
-vmappable over several vectors at once (`mm`).
+one forward-mode pass through a backward pass, vmappable over several vectors at once (`mm`).
+
+A plain `jvp` recomputes the forward and backward pass of the weights (the primal) for every
+product, although they never change. So each batch's `grad(loss)` is linearised once
+(`torch.func.linearize`: the primal computed and kept, the tangent map traced), and every later
+product runs the tangent map alone: measured on LeNet-300-100 with 2000 examples on one CPU core,
+33 ms per product against 85 ms for a plain jvp (PyHessian's reused double-backward graph: 33 ms),
+for a one-off 0.6 s. The cache keeps each batch's activations, so it is used up to
+`CACHE_EXAMPLES` examples (and can be turned off); beyond, products recompute the primal.
 
 The operator acts on flat vectors over a *space*: some parameters (all of them, or one layer's
 block) and, within those, only the weights a mask keeps. Probe vectors are zero on pruned
@@ -20,11 +27,12 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, jvp, linearize, vmap
 
 from ..errors import ConfigError
 
 State = dict[str, torch.Tensor]
+CACHE_EXAMPLES = 20000
 
 
 def layer_blocks(model: nn.Module, names: list[str] | None = None) -> dict[str, list[str]]:
@@ -47,7 +55,7 @@ class HessianOperator:
 
     def __init__(self, model: nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                  *, names: list[str] | None = None, mask: Mapping[str, torch.Tensor] | None = None,
-                 batch_size: int = 1000):
+                 batch_size: int = 1000, cache: bool | None = None):
         params = [n for n, _ in model.named_parameters()]
         self.names = list(params if names is None else names)
         unknown = [n for n in self.names if n not in params]
@@ -70,6 +78,8 @@ class HessianOperator:
         self.active = torch.cat(keep)
         self.dim = int(self.active.sum())
         self.products = 0  # Hessian-vector products computed so far (for benchmarks)
+        self.cache = len(x) <= CACHE_EXAMPLES if cache is None else bool(cache)
+        self._tangent_maps: dict[int, object] = {}
 
     @property
     def size(self) -> int:
@@ -95,6 +105,13 @@ class HessianOperator:
     def _hvp(self, tangent: State, x: torch.Tensor, y: torch.Tensor) -> State:
         return jvp(lambda p: grad(self._loss)(p, x, y), (self.params,), (tangent,))[1]
 
+    def _tangent_map(self, start: int):
+        """The linearised gradient map of the batch at `start`: v ↦ H_batch·v, primal computed once."""
+        if start not in self._tangent_maps:
+            x, y = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+            self._tangent_maps[start] = linearize(lambda p: grad(self._loss)(p, x, y), self.params)[1]
+        return self._tangent_maps[start]
+
     def mm(self, vectors: torch.Tensor) -> torch.Tensor:
         """P·H·P applied to each row of `vectors` [k, size] (any float dtype; returned in it)."""
         out_dtype = vectors.dtype
@@ -104,7 +121,8 @@ class HessianOperator:
         n = len(self.x)
         for start in range(0, n, self.batch_size):
             x, y = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            total += self.flatten(product(tangents, x, y)).double() * (len(x) / n)
+            hv = vmap(self._tangent_map(start))(tangents) if self.cache else product(tangents, x, y)
+            total += self.flatten(hv).double() * (len(x) / n)
         self.products += len(vectors)
         return self.project(total).to(out_dtype)
 

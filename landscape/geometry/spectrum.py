@@ -66,12 +66,14 @@ class Density:
         return (self.weights * torch.nan_to_num(self.nodes) ** p).sum(1)
 
 
-def lanczos(op, starts: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def lanczos(op, starts: torch.Tensor, steps: int, stop: Callable[[torch.Tensor, torch.Tensor, int], bool] | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """`steps` Lanczos steps from each row of `starts` [p, size] at once (independent runs).
 
     Returns (alpha [p, m], beta [p, m-1], basis [p, m, size], length [p]): the tridiagonal
     entries and the orthonormal Krylov basis; a run whose Krylov space is exhausted (β ≈ 0)
-    stops there and `length` says where.
+    stops there and `length` says where. `stop(alpha, beta, m)`, asked after each step, ends every
+    run after m steps when it returns True (a convergence test).
     """
     p, size = starts.shape
     basis = torch.zeros(p, steps, size, dtype=torch.float64, device=starts.device)
@@ -92,12 +94,15 @@ def lanczos(op, starts: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.T
         w = op.project(w)
         if j == steps - 1:
             break
+        if stop is not None and stop(alpha, beta, j + 1):
+            length.clamp_(max=j + 1)
+            break
         b = w.norm(dim=1)
         scale = torch.maximum(scale, alpha[:, j].abs() + b)
-        stop = alive & (b <= 1e-10 * scale.clamp_min(1e-300))
-        for i in torch.nonzero(stop).flatten().tolist():
+        broke = alive & (b <= 1e-10 * scale.clamp_min(1e-300))
+        for i in torch.nonzero(broke).flatten().tolist():
             length[i] = j + 1
-        alive &= ~stop
+        alive &= ~broke
         if not alive.any():
             break
         beta[:, j] = torch.where(alive, b, torch.zeros_like(b))
@@ -120,13 +125,27 @@ def _check_k(op, k: int) -> int:
     return k
 
 
-def lanczos_top(op, k: int = 1, *, steps: int = 100, generator: torch.Generator | None = None,
-                vectors: bool = True) -> Eigen:
-    """The k largest eigenvalues of the operator (and unit eigenvectors), by Lanczos."""
+def lanczos_top(op, k: int = 1, *, steps: int = 100, tol: float | None = None,
+                generator: torch.Generator | None = None, vectors: bool = True) -> Eigen:
+    """The k largest eigenvalues of the operator (and unit eigenvectors), by Lanczos.
+
+    At most `steps` steps; with `tol`, stop as soon as a step changes none of the top-k Ritz values
+    by more than tol relatively (Ritz values of the largest eigenvalues only grow towards them, so
+    a step that barely moves them has all but converged)."""
     k = _check_k(op, k)
     m = min(op.dim, max(steps, 2 * k + 1))
     start = op.rademacher(1, generator or torch.Generator().manual_seed(0))
-    alpha, beta, basis, length = lanczos(op, start, m)
+    previous: list[torch.Tensor] = []
+
+    def converged(alpha, beta, j):
+        if j < k + 1:
+            return False
+        top = _ritz(alpha[0], beta[0], j)[0].flip(0)[:k]
+        done = bool(previous) and bool(((top - previous[0]).abs() <= tol * top.abs().clamp_min(1e-30)).all())
+        previous[:] = [top]
+        return done
+
+    alpha, beta, basis, length = lanczos(op, start, m, converged if tol else None)
     m = int(length[0])
     theta, s = _ritz(alpha[0], beta[0], m)
     order = torch.argsort(theta, descending=True)[:min(k, m)]
@@ -177,13 +196,19 @@ def power_top(op, k: int = 1, *, iterations: int = 100, tol: float = 1e-3,
     return Eigen(vals, vecs if vectors else None, total, _residuals(op, vals.to(vecs.device), vecs).cpu())
 
 
-def top_eigen(op, k: int = 1, *, method: str = "lanczos", steps: int = 100, generator=None,
-              vectors: bool = True) -> Eigen:
+DEFAULT_TOL = {"lanczos": 1e-6, "power": 1e-3}  # power: PyHessian's default
+
+
+def top_eigen(op, k: int = 1, *, method: str = "lanczos", steps: int = 100, tol: float | None = None,
+              generator=None, vectors: bool = True) -> Eigen:
+    """Lanczos (stopping when no top-k Ritz value moves by more than tol relatively) or power
+    iteration with deflation (stopping when the eigenvalue does); tol None: DEFAULT_TOL[method]."""
     if method not in EIGEN_METHODS:
         raise ConfigError(f"unknown eigenvalue method {method!r}", f"choose {' or '.join(EIGEN_METHODS)}")
+    tol = DEFAULT_TOL[method] if tol is None else tol
     if method == "power":
-        return power_top(op, k, iterations=steps, generator=generator, vectors=vectors)
-    return lanczos_top(op, k, steps=steps, generator=generator, vectors=vectors)
+        return power_top(op, k, iterations=steps, tol=tol, generator=generator, vectors=vectors)
+    return lanczos_top(op, k, steps=steps, tol=tol, generator=generator, vectors=vectors)
 
 
 def hutchinson_trace(op, probes: int = 100, *, generator: torch.Generator | None = None,
