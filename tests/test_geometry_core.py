@@ -216,6 +216,7 @@ def test_surface_centre_is_the_network_and_batched_equals_one_at_a_time(recomput
     batched = surface(model, state, dirs, grid, x, y, chunk=4, **kw)
     one = surface(model, state, dirs, grid, x, y, method="sequential", **kw)
     assert batched.points_per_pass == 4 and batched.bn_recompute == recompute
+    assert batched.input_layer_once == (not recompute)  # the conv reads the input: evaluated once per batch
     assert torch.allclose(batched.loss, one.loss, rtol=1e-5, atol=1e-6)
     assert torch.equal(batched.error, one.error)
     centre = batched.loss[1, 2]
