@@ -22,6 +22,7 @@ coordinates, whose nonzero spectrum is that of the Hessian with pruned rows and 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import torch
@@ -109,7 +110,9 @@ class HessianOperator:
         """The linearised gradient map of the batch at `start`: v ↦ H_batch·v, primal computed once."""
         if start not in self._tangent_maps:
             x, y = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            self._tangent_maps[start] = linearize(lambda p: grad(self._loss)(p, x, y), self.params)[1]
+            with warnings.catch_warnings():  # torch.fx's constant folding warns about its own graph
+                warnings.simplefilter("ignore", UserWarning)
+                self._tangent_maps[start] = linearize(lambda p: grad(self._loss)(p, x, y), self.params)[1]
         return self._tangent_maps[start]
 
     def mm(self, vectors: torch.Tensor) -> torch.Tensor:
