@@ -13,8 +13,10 @@ seeded sample of `--examples` training examples, the test images for the surface
   which reuses one gradient graph for every product) against `landscape.geometry.top_eigen`
   (Lanczos with full reorthogonalisation and forward-over-reverse products, stopping when the top
   Ritz value moves by less than 1e-6). A converged reference (Lanczos, 150 steps) judges both.
-* trace: PyHessian's `trace()` (Hutchinson, stops when the running mean moves by < 1e-3 relative, at
-  most 100 probes) against `hutchinson_trace` with the same number of probes, 16 per vmapped pass.
+* trace: PyHessian's `trace()` (Hutchinson; by default it stops when the running mean moves by
+  < 1e-3 relative, at most 100 probes, then again with a fixed `--probes`) against
+  `hutchinson_trace` with the same number of probes, 16 per vmapped pass. Both draw their probes
+  with torch.randint from the same seed, so they use the same Rademacher vectors.
 * surface: loss-landscapes' `planar_interpolation` (one forward per point, the whole set as one
   batch) against `landscape.geometry.surface` on exactly the same points (the same filter-normalised
   directions); the values are compared point by point. loss-landscapes walks its grid in place
@@ -123,21 +125,25 @@ def bench_hessian(model, x, y, args) -> None:
         print(f"    agreement with landscape {abs(ours - theirs) / abs(theirs):.1e} relative; speed ratio "
               f"PyHessian/landscape {ratio(t_theirs, t_ours)}")
 
-    def theirs_trace():
+    def theirs_trace(tol, probes):
         torch.manual_seed(2)
         h = PyHessian(copy.deepcopy(model), torch.nn.CrossEntropyLoss(), data=(x, y), cuda=False)
-        return h.trace(maxIter=100, tol=1e-3)
+        return h.trace(maxIter=probes, tol=tol)
 
-    samples, t_theirs = timed(theirs_trace)
-    n = len(samples)
-    trace, t_ours = timed(lambda: hutchinson_trace(HessianOperator(model, state, x, y, batch_size=len(x)), max(n, 2),
-                                                   generator=torch.Generator().manual_seed(2), chunk=16))
-    se = float(np.std(samples, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    print(f"trace (Hutchinson, {n} Rademacher probes each: PyHessian's own stopping rule chose {n}):")
-    print(f"  landscape  {trace.estimate:.2f} ± {trace.stderr:.2f}  {t_ours:7.2f}")
-    print(f"  PyHessian  {float(np.mean(samples)):.2f} ± {se:.2f}  {t_theirs:7.2f}")
-    print(f"  difference {abs(trace.estimate - float(np.mean(samples))) / np.hypot(trace.stderr, se):.2f} combined SE; "
-          f"speed ratio PyHessian/landscape {ratio(t_theirs, t_ours)}")
+    # PyHessian's default stopping rule (running mean moves by < 1e-3), then a fixed probe count.
+    for tol, probes in ((1e-3, 100), (0.0, args.probes)):
+        samples, t_theirs = timed(lambda: theirs_trace(tol, probes))
+        n = len(samples)
+        trace, t_ours = timed(lambda: hutchinson_trace(HessianOperator(model, state, x, y, batch_size=len(x)),
+                                                       max(n, 2), generator=torch.Generator().manual_seed(2),
+                                                       chunk=16))
+        se = float(np.std(samples, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        rule = f"PyHessian's stopping rule (tol {tol:g}) chose {n}" if tol else "fixed"
+        print(f"trace (Hutchinson, {n} Rademacher probes each: {rule}):")
+        print(f"  landscape  {trace.estimate:.2f} ± {trace.stderr:.2f}  {t_ours:7.2f}")
+        print(f"  PyHessian  {float(np.mean(samples)):.2f} ± {se:.2f}  {t_theirs:7.2f}")
+        print(f"  difference {abs(trace.estimate - float(np.mean(samples))) / np.hypot(trace.stderr, se):.2f} "
+              f"combined SE; speed ratio PyHessian/landscape {ratio(t_theirs, t_ours)}")
 
 
 def bench_surface(model, x, y, args) -> None:
@@ -188,6 +194,7 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=15, help="points per axis of the surface")
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=500, help="our evaluation batch for the surface")
+    parser.add_argument("--probes", type=int, default=100, help="trace probes for the fixed-count comparison")
     parser.add_argument("--power-iterations", type=int, default=100, help="PyHessian's maxIter (its default: 100)")
     parser.add_argument("--skip", choices=["hessian", "surface"], default=None)
     args = parser.parse_args()

@@ -8,7 +8,7 @@
 #    (20% per level, 12,000 iterations, 16 levels), which this recipe can be pointed at instead
 #    (IMP=fc-lenet-mnist, LEVEL=...).
 # 2. `landscape hessian` on the whole IMP run: top eigenvalue (Lanczos) and trace (Hutchinson,
-#    100 Rademacher probes) of every level's ticket and reinit control, each restricted to its own
+#    50 Rademacher probes) of every level's ticket and reinit control, each restricted to its own
 #    mask, on a seeded sample of 2,000 training examples; the IMP report gains "top eigenvalue and
 #    trace vs weights remaining". Then per-layer spectra and the SLQ density of one ticket.
 # 3. `landscape surface --plane`: the plane through θ0 under the level's mask (the ticket's step-0
@@ -38,9 +38,9 @@ if [ "$IMP" = geo-lenet-mnist ]; then
 fi
 trained=$(t)
 
-$L hessian "$IMP" --roles ticket,reinit --examples 2000 --steps 60 --probes 100 \
+$L hessian "$IMP" --roles ticket,reinit --examples 2000 --batch-size 2000 --steps 60 --probes 50 \
   --data-dir "$DATA" --store "$STORE" --name "$IMP-hessian"
-$L hessian "$IMP@$LEVEL" --per-layer --density --density-probes 4 --density-steps 40 --steps 60 --probes 50 \
+$L hessian "$IMP@$LEVEL" --per-layer --density --density-probes 4 --density-steps 40 --steps 60 --probes 30 \
   --top-k 3 --data-dir "$DATA" --store "$STORE" --name "$IMP-L$LEVEL-spectrum"
 curvature=$(t)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace, fields
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

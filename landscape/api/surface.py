@@ -34,7 +34,7 @@ from ..geometry import trajectory_plane
 from ..geometry.directions import check_norm
 from ..geometry.surface import SURFACE_METHODS
 from ..store import Run, Store
-from ..train.rng import derive_seed, generator
+from ..train.rng import generator
 from .lmc import check_pair
 from .probes import DEFAULT_EXAMPLES, Network, check_examples, load_network, sample_index
 from .refs import resolve_endpoint

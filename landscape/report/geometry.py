@@ -23,10 +23,10 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from . import imp as _imp  # registers the IMP report's own sections first, so they come before ours
 from ..store import Store
 from .framework import Run, Section, Table, plotly_text, section_for
-from .imp import LABEL, ROLE_STYLE, ROLES, accuracy_layout, band_traces
+# Importing .imp registers the IMP report's own sections before ours, so they come first in it.
+from .imp import LABEL, ROLES, accuracy_layout, band_traces
 from .train import FONT, PALETTE
 
 
