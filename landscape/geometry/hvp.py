@@ -124,7 +124,12 @@ class HessianOperator:
         n = len(self.x)
         for start in range(0, n, self.batch_size):
             x, y = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            hv = vmap(self._tangent_map(start))(tangents) if self.cache else product(tangents, x, y)
+            if not self.cache:
+                hv = product(tangents, x, y)
+            elif len(vectors) == 1:  # one vector: the tangent map alone, without vmap's overhead
+                hv = {k: v.unsqueeze(0) for k, v in self._tangent_map(start)({k: t[0] for k, t in tangents.items()}).items()}
+            else:
+                hv = vmap(self._tangent_map(start))(tangents)
             total += self.flatten(hv).double() * (len(x) / n)
         self.products += len(vectors)
         return self.project(total).to(out_dtype)
