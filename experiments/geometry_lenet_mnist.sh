@@ -17,7 +17,10 @@
 # 4. A CIFAR-10 surface at reduced width with BatchNorm recomputation: VGG-11 at 1/8 width trained
 #    for 300 iterations, random filter-normalised directions, a 9x9 grid on 1,000 test and 500
 #    training images, BatchNorm statistics recomputed at every grid point over 1,000 training images.
-# Each step prints its time; the whole recipe takes about 10 minutes on a free core.
+# Measured on 2 cores shared with 7 other jobs (load average ~27): IMP 15 min, the two Hessian
+# runs 14 min (about a minute per network), the plane 1 min, CIFAR training 6.5 min and its
+# surface 10 min (one grid point per pass: see landscape.batched.chunking's CPU activation limit);
+# on a free core each step is several times faster.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
@@ -28,6 +31,9 @@ IMP=${IMP:-geo-lenet-mnist}
 LEVEL=${LEVEL:-2}
 L=.venv/bin/landscape
 t() { date +%s; }
+# Each measurement is referred to by the ID it prints first (its output also goes to stderr), not by
+# its --name: an interrupted earlier attempt shares the name, and the report would refuse it as ambiguous.
+id() { tee /dev/stderr | awk 'NR == 1 { print $1 }'; }
 start=$(t)
 
 if [ "$IMP" = geo-lenet-mnist ]; then
@@ -38,23 +44,22 @@ if [ "$IMP" = geo-lenet-mnist ]; then
 fi
 trained=$(t)
 
-$L hessian "$IMP" --roles ticket,reinit --examples 2000 --batch-size 2000 --steps 60 --probes 50 \
-  --data-dir "$DATA" --store "$STORE" --name "$IMP-hessian"
-$L hessian "$IMP@$LEVEL" --per-layer --density --density-probes 4 --density-steps 40 --steps 60 --probes 30 \
-  --top-k 3 --data-dir "$DATA" --store "$STORE" --name "$IMP-L$LEVEL-spectrum"
+H1=$($L hessian "$IMP" --roles ticket,reinit --examples 2000 --batch-size 2000 --steps 60 --probes 50 \
+  --data-dir "$DATA" --store "$STORE" --name "$IMP-hessian" | id)
+H2=$($L hessian "$IMP@$LEVEL" --per-layer --density --density-probes 4 --density-steps 40 --steps 60 --probes 30 \
+  --top-k 3 --data-dir "$DATA" --store "$STORE" --name "$IMP-L$LEVEL-spectrum" | id)
 curvature=$(t)
 
-$L surface --plane "$IMP@$LEVEL:0,$IMP@$LEVEL,$IMP@0" --grid 17x17 --examples 1000 --test-examples 1000 \
-  --batch-size 1000 --data-dir "$DATA" --store "$STORE" --name "$IMP-L$LEVEL-plane"
+P=$($L surface --plane "$IMP@$LEVEL:0,$IMP@$LEVEL,$IMP@0" --grid 17x17 --examples 1000 --test-examples 1000 \
+  --batch-size 1000 --data-dir "$DATA" --store "$STORE" --name "$IMP-L$LEVEL-plane" | id)
 plane=$(t)
 
 $L train --model vgg11 --width 0.125 --dataset "imagefolder:$CIFAR" --steps 300it --eval-every 300it \
   --checkpoint-at 0,100it,200it,end --name geo-vgg11w8-cifar --store "$STORE"
-$L surface geo-vgg11w8-cifar --grid 9x9 --span -1:1 --bn-recompute --bn-batches 2 --batch-size 500 \
-  --examples 500 --test-examples 1000 --data-dir "$DATA" --store "$STORE" --name geo-vgg11w8-cifar-surface
+S=$($L surface geo-vgg11w8-cifar --grid 9x9 --span -1:1 --bn-recompute --bn-batches 2 --batch-size 500 \
+  --examples 500 --test-examples 1000 --data-dir "$DATA" --store "$STORE" --name geo-vgg11w8-cifar-surface | id)
 cifar=$(t)
 
-$L report "$IMP" "$IMP-hessian" "$IMP-L$LEVEL-spectrum" "$IMP-L$LEVEL-plane" geo-vgg11w8-cifar-surface \
-  --store "$STORE" --out "$STORE/geometry.html"
+$L report "$IMP" "$H1" "$H2" "$P" "$S" --store "$STORE" --out "$STORE/geometry.html"
 echo "time: IMP $((trained - start)) s, hessians $((curvature - trained)) s, plane $((plane - curvature)) s," \
      "CIFAR training and surface $((cifar - plane)) s, total $(( $(t) - start )) s"
