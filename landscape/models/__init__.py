@@ -19,10 +19,12 @@ from torch import nn
 
 from .base import Network, conv_linear_weights
 from .init import init_names, reinitialize
-from .registry import build_model, model_names
+from .custom import OWN_INIT
+from .registry import build_model, model_catalog, model_names, model_source, redraw
 
 __all__ = [
-    "Network", "build_model", "init_names", "model_names", "prunable_parameters", "reinitialize",
+    "OWN_INIT", "Network", "build_model", "init_names", "model_catalog", "model_names", "model_source",
+    "prunable_parameters", "redraw", "reinitialize",
 ]
 
 

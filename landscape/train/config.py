@@ -226,6 +226,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "conv2": dict(optimizer="adam", lr=2e-4, batch_size=60, steps="20k"),
     "conv4": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="25k"),
     "conv6": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="30k"),
+    # Greydanus & Kobak 2020, MNIST-1D: Adam, lr 1e-2, batches of 100, 6,000 steps
+    "mnist1d_cnn": dict(optimizer="adam", lr=1e-2, batch_size=100, steps="6000it"),
+    "mnist1d_mlp": dict(optimizer="adam", lr=1e-2, batch_size=100, steps="6000it"),
     **{name: _CIFAR_SGD for name in ("vgg11", "vgg16", "vgg19", "resnet20", "resnet32", "resnet56", "resnet18")},
 }
 _OPTIM_FIELDS = {f.name for f in fields(OptimConfig)}
