@@ -139,6 +139,13 @@ def imp(args: dict[str, Any]) -> None:
         raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
                           "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
     pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
+    if args.get("start_from"):
+        if args["rewind_from"] or args["rewind"].strip() not in ("0", "0it"):
+            raise ConfigError("--from already says where the dense run starts and tickets rewind to",
+                              "drop --rewind and --rewind-from")
+        from landscape.store import Store
+
+        pretrained = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
                        pretrained=pretrained)

@@ -240,7 +240,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
         state = run.resume_state()
         if state is not None:
             warn_if_changed(run, config, "continuing")
-            _load_weights(model, state.model, f"run {run_id}")
+            load_weights(model, state.model, f"run {run_id}")
             member.optimizer_state = state.optimizer
             keep = [i for i, s in enumerate(run.curves.get("step", [])) if s <= state.step]
             curves = {key: [float(run.curves[key][i]) for i in keep] if key in run.curves else [math.nan] * len(keep)
@@ -253,7 +253,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     if config.start is not None:
         parent_run = store.open(config.start.run)
         checkpoint = parent_run.checkpoint(config.start.step)
-        _load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it",
+        load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it",
                       keep=config.start.fresh)
         if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
@@ -265,7 +265,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
         draw = rescaled_reinit if config.reinit == "rescaled-reinit" else reinit_weights
         fresh = draw(model, mask if mask is not None else full_mask(model), seed=config.seeds.init,
                      init=config.model.init)
-        _load_weights(model, fresh, f"the {config.reinit} draw")
+        load_weights(model, fresh, f"the {config.reinit} draw")
     environment = {**describe(device), "population_path": choose_path(options.path, population, device),
                    "population_size": population, "data_dir": str(data_root(options.data_dir))}
     writer.create(name=name, kind="train", config={**config.to_dict(), **code_record(config)},
@@ -273,7 +273,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     return member, start, empty, 0.0
 
 
-def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str,
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str,
                   keep: tuple[str, ...] = ()) -> None:
     """Copy `weights` into `model`, except the tensors named in `keep` (and any shape check on them)."""
     own = {k: v for k, v in (dict(model.named_parameters()) | dict(model.named_buffers())).items() if k not in keep}
