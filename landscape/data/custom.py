@@ -32,7 +32,8 @@ from .cache import cache_dir, cached
 from .dataset import Dataset
 
 ENTRY_GROUP = "landscape.datasets"
-PROTOCOL = "factory(root) must return (train_x, train_y, test_x, test_y) or (train, test) datasets; see `landscape data list --help`"
+PROTOCOL = ("factory(root) must return (train_x, train_y, test_x, test_y) arrays or (train, test) datasets; "
+            "see README, \"Your own model and data\"")
 
 
 def read_custom(source: CodeSource, root: Path) -> Dataset:

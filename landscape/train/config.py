@@ -129,7 +129,10 @@ class TrainConfig:
 
     def default_name(self) -> str:
         dataset = self.data.dataset.split(":")[0]
-        return f"{self.model.name}-{dataset}-{self.optim.optimizer}-s{self.seeds.init}"
+        if dataset != "imagefolder" and ":" in self.data.dataset:  # package.module:factory
+            dataset = self.data.dataset.rpartition(":")[2]
+        model = self.model.name.rpartition(":")[2]
+        return f"{model}-{dataset}-{self.optim.optimizer}-s{self.seeds.init}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
