@@ -222,3 +222,13 @@ def test_float_data_is_normalised_in_its_own_units(labnets):
     assert torch.allclose(test.x, (blobs.test_x - mean) / std, atol=1e-5)
     assert blobs.train_x.abs().max() > 2  # the dataset's tensor was not normalised in place
     assert np.isfinite(mean) and std > 0
+
+
+def test_zoo_runs_keep_their_ids_and_stored_configuration(tmp_path):
+    from landscape.api.code import code_record
+    from landscape.train.config import recipe
+
+    # IDs computed on main before outside models existed
+    assert recipe("lenet_300_100", "digits", steps="30it").run_id() == "a4512df7fc5e"
+    assert recipe("conv2", "mnist").run_id() == "5a2e883981ad"
+    assert code_record(recipe("lenet_300_100", "digits")) == {}  # nothing added to a zoo run's config
