@@ -97,13 +97,13 @@ def _build_outside(source: CodeSource, input_shape, num_classes, *, seed: int, i
     if init != OWN_INIT:
         # The tool's θ0, as for the zoo; tensors it has no rule for keep the seeded own draw.
         reinitialize(model, seed=seed, init=init, strict=False)
-    model.rebuild = partial(_build_outside, source, input_shape, num_classes, init=init, width=width)
+    model.landscape_rebuild = partial(_build_outside, source, input_shape, num_classes, init=init, width=width)
     return model
 
 
 def redraw(template: torch.nn.Module, *, seed: int, init: str) -> torch.nn.Module:
     """A fresh network of `template`'s architecture with θ drawn from `seed` (reinit controls)."""
-    rebuild = getattr(template, "rebuild", None)
+    rebuild = getattr(template, "landscape_rebuild", None)
     if rebuild is not None:
         return rebuild(seed=seed)
     fresh = copy.deepcopy(template)
