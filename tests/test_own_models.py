@@ -232,3 +232,12 @@ def test_zoo_runs_keep_their_ids_and_stored_configuration(tmp_path):
     assert recipe("lenet_300_100", "digits", steps="30it").run_id() == "a4512df7fc5e"
     assert recipe("conv2", "mnist").run_id() == "5a2e883981ad"
     assert code_record(recipe("lenet_300_100", "digits")) == {}  # nothing added to a zoo run's config
+
+
+def test_default_names_of_outside_code_hold_no_colon():
+    from landscape.imp import ImpConfig
+    from landscape.train.config import recipe
+
+    config = recipe("labnets.nets:small_cnn", "labnets.data:waves")
+    assert config.default_name() == "small_cnn-waves-sgd-s0"  # a colon would read as RUN:STEP
+    assert ImpConfig(config).default_name() == "imp-small_cnn-waves-rw0it"

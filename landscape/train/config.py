@@ -128,11 +128,16 @@ class TrainConfig:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
     def default_name(self) -> str:
-        dataset = self.data.dataset.split(":")[0]
-        if dataset != "imagefolder" and ":" in self.data.dataset:  # package.module:factory
-            dataset = self.data.dataset.rpartition(":")[2]
-        model = self.model.name.rpartition(":")[2]
+        model, dataset = self.short_names()
         return f"{model}-{dataset}-{self.optim.optimizer}-s{self.seeds.init}"
+
+    def short_names(self) -> tuple[str, str]:
+        """Model and dataset as run names use them: no colon, which references read as RUN:STEP
+        (`package.module:factory` gives its factory's name, `imagefolder:PATH` gives imagefolder)."""
+        dataset = self.data.dataset.split(":")[0]
+        if dataset != "imagefolder" and ":" in self.data.dataset:
+            dataset = self.data.dataset.rpartition(":")[2]
+        return self.model.name.rpartition(":")[2], dataset
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
