@@ -21,6 +21,19 @@ def _pct(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}%"
 
 
+def _base_config(args: dict[str, Any], replicate: int = 0):
+    """The training configuration the flags describe (the mapping lives in landscape.calls)."""
+    from landscape.calls.training import base_config
+
+    return base_config(args, replicate)
+
+
+def _options(args: dict[str, Any], progress=None):
+    from landscape.calls import options
+
+    return options(args, progress)
+
+
 def _print_runs(runs, store: str | None) -> None:
     for run in runs:
         m = run.metrics
@@ -122,21 +135,25 @@ def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir
 
 
 def list_models() -> None:
-    from landscape.models import model_names
+    from landscape.models import model_catalog
     from landscape.train.config import RECIPES
 
-    table = Table("model", "recipe", box=None)
-    for name in model_names():
+    table = Table("model", "from", "recipe", box=None)
+    for name, origin in model_catalog():
         r = RECIPES.get(name, {})
-        table.add_row(name, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
+        table.add_row(name, origin, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
     out.print(table)
+    out.print("any other network: --model package.module:factory (see README, \"Your own model and data\")")
 
 
 def list_datasets() -> None:
-    from landscape.data import dataset_names
+    from landscape.data import dataset_catalog
 
-    for name in dataset_names():
-        out.print(name)
+    table = Table("dataset", "from", box=None)
+    for name, origin in dataset_catalog():
+        table.add_row(name, origin)
+    out.print(table)
+    out.print("any other data: --dataset package.module:factory (see README, \"Your own model and data\")")
 
 
 def fetch(name: str, data_dir: str | None, force: bool) -> None:

@@ -56,6 +56,8 @@ def train(
     landscape imp --model lenet_300_100 --dataset cifar10 --ticket-from 3f9a1c@5 --levels 5 --optimizer adam
 
     landscape imp --model lenet_300_100 --dataset mnist --levels 8 --rewind-from diet-easy-5500
+
+    landscape imp --model mnist1d_cnn --dataset mnist1d --levels 5 --from theirs
 """)
 @with_train_flags
 def imp(
@@ -71,6 +73,7 @@ def imp(
     ticket_from: Annotated[Optional[str], typer.Option(help="Transfer: train the tickets of another IMP run's levels 1..L, RUN@L.", show_default=False)] = None,
     transfer_output: Annotated[str, typer.Option(help="A new output layer, when classes differ: pruned (to the ticket's density) or dense.")] = "pruned",
     rewind_from: Annotated[Optional[str], typer.Option(help="Data diet: start the dense run from a pre-training (a diet run, or a training run) and rewind there.", show_default=False)] = None,
+    start_from: Annotated[Optional[str], typer.Option("--from", help="Start every replicate's dense run from this network (an imported one, or a training run's end) and rewind tickets there.", show_default=False)] = None,
     **flags,
 ) -> None:
     """Iterative magnitude pruning with rewinding and controls: find winning tickets.
@@ -151,11 +154,15 @@ def data_fetch(
 
 
 from .diet import register as _register_diet  # noqa: E402
+from .exchange import register as _register_exchange  # noqa: E402
 from .lmc import register as _register_lmc  # noqa: E402
 from .sweep import register as _register_sweep  # noqa: E402
+from .geometry import register as _register_geometry  # noqa: E402
 _register_lmc(app)
+_register_exchange(app)
 _register_diet(app)
 _register_sweep(app)
+_register_geometry(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

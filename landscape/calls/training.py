@@ -89,7 +89,6 @@ def ticket_source(text: str, output: str, store: str | None):
 
 def prune_config(args: Flags):
     from ..imp import PruneConfig
-    from ..models import build_model
 
     overrides = {}
     for item in args.get("layer_fraction") or []:
@@ -99,11 +98,23 @@ def prune_config(args: Flags):
         except ValueError:
             raise ConfigError(f"cannot read --layer-fraction {item!r}", "write NAME=FRACTION, e.g. fc3.weight=0.1") from None
     if args["output_fraction"] is not None:
-        output = build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
-        overrides[output] = args["output_fraction"]
+        overrides[output_layer(args)] = args["output_fraction"]
     exclude = tuple(e.strip() for e in (args.get("exclude") or "").split(",") if e.strip())
     return PruneConfig(fraction=args["prune_fraction"], scope=args["scope"], criterion=args["criterion"],
                        overrides=tuple(overrides.items()), exclude=exclude)
+
+
+def output_layer(args: Flags) -> str:
+    """The model's output layer: zoo models build anywhere, so 8x8 digits suffice; a network from
+    outside is built for the dataset it will train on."""
+    from ..data import data_root, load_dataset
+    from ..models import build_model, model_source
+
+    if model_source(args["model"]) is None:
+        return build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
+    data = load_dataset(args["dataset"], data_root(args["data_dir"]))
+    return build_model(args["model"], data.input_shape, data.num_classes, seed=0, init=args["init"],
+                       width=args["width"]).output_layer
 
 
 def controls(text: str) -> tuple[str, ...]:
@@ -132,6 +143,13 @@ def imp_config(args: Flags):
         raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
                           "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
     runs = pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
+    if args.get("start_from"):
+        if args["rewind_from"] or args["rewind"].strip() not in ("0", "0it"):
+            raise ConfigError("--from already says where the dense run starts and tickets rewind to",
+                              "drop --rewind and --rewind-from")
+        from ..store import Store
+
+        runs = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
     return ImpConfig(train=base_config(args), rewind=args["rewind"], controls=controls(args["controls"]),
                      replicates=args["replicates"], ticket_from=ticket, prune=prune_config(args), pretrained=runs)
 
@@ -150,14 +168,14 @@ def _check_imp(args: Flags) -> None:
 
 def _imp_ids(args: Flags) -> list[str] | None:
     # A transferred or pre-trained request is adapted to its source before it has an ID.
-    if args["ticket_from"] or args["rewind_from"]:
+    if args["ticket_from"] or args["rewind_from"] or args.get("start_from"):
         return None
     return [imp_config(args).validate().run_id()]
 
 
 def _imp_dense(args: Flags) -> list[str]:
     """The dense level-0 runs: IMP runs differing only in how they prune share them."""
-    if args["ticket_from"] or args["rewind_from"]:
+    if args["ticket_from"] or args["rewind_from"] or args.get("start_from"):
         return []
     config = imp_config(args).validate()
     return [resolved(config.replicate(r), args["data_dir"]).run_id() for r in range(config.replicates)]
