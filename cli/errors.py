@@ -5,6 +5,7 @@ import sys
 
 import typer
 
+from landscape import interrupts
 from landscape.errors import UserError
 
 EXIT_USAGE = 2
@@ -22,8 +23,14 @@ def _usage_error_line(exc: Exception) -> str | None:
 
 
 def run_guarded(command, args: list[str] | None = None) -> int:
+    # SIGTERM (SLURM, Dask, kill) and SIGINT stop at the next instruction outside a store commit:
+    # nothing half-written, one line, exit 143 / 130.
+    interrupts.install()
     try:
         result = command.main(args=args, prog_name="landscape", standalone_mode=False)
+    except interrupts.Interrupted as exc:
+        print(exc.line(), file=sys.stderr)
+        return exc.exit_code
     except UserError as exc:
         return _fail(exc.line())
     except typer.Exit as exc:

@@ -1,26 +1,36 @@
-"""How a run is laid out inside its HDF5 file (format version 1).
+"""How a run is laid out in its HDF5 files.
+
+Format 2 (sealed, see files.py): the run file `<id>.h5` is a small index; the weights live in
+immutable part files `<id>.parts/<step>-<token>.h5`, one per stored state (a checkpoint and/or the
+resume state), each holding `step`, `model/<tensor>` and `optimizer/<tensor>/<buffer>`. The index
+lists them in `/states` with each part's size and checksum, and is rewritten (small) last.
+Format 1 (before the parts) held checkpoints and the resume state inline; it stays readable, and a
+writer that continues such a run keeps its inline states and adds new ones as parts.
 
     /                      attrs: format, id, name, kind, status ("running" | "complete"),
                                   parent, config_json, created, updated
+    /states                attrs: parts_json {step: {file, size, sha256}}, checkpoints_json [steps],
+                                  resume (step, or -1 when there is none)        (format 2)
     /config/...            the configuration as typed attributes on nested groups (data, not prose)
     /environment           attrs: landscape version, git commit, torch, python, device, host...
     /curves/<split>/<m>    float64 arrays of equal length, one row per evaluation (NaN = not measured)
     /metrics               attrs: final and best figures, written with status "complete"
-    /checkpoints/<step>/model/<tensor>                  weights and buffers at iteration <step>
-    /checkpoints/<step>/optimizer/<tensor>/<buffer>     optimizer state for that tensor
-    /resume                the latest resumable state (same layout as a checkpoint), removed at the end
+    /checkpoints/<step>/model/<tensor>                  weights and buffers at iteration <step>  (format 1)
+    /checkpoints/<step>/optimizer/<tensor>/<buffer>     optimizer state for that tensor           (format 1)
+    /resume                the latest resumable state (same layout as a checkpoint), removed at the end (format 1)
     /mask/<tensor>         the pruning mask the run trained under (bool), if any
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
 
-FORMAT = 1
+if TYPE_CHECKING:  # torch loads only where tensors are read or written: `ls` never needs it
+    import torch
+FORMAT = 2
 
 
 def write_attrs_tree(group: h5py.Group, data: dict[str, Any]) -> None:
@@ -63,16 +73,18 @@ def read_attrs(group: h5py.Group) -> dict[str, Any]:
     return out
 
 
-def write_tensors(group: h5py.Group, tensors: dict[str, torch.Tensor]) -> None:
+def write_tensors(group: h5py.Group, tensors: dict[str, "torch.Tensor"]) -> None:
     for name, tensor in tensors.items():
         group.create_dataset(name, data=tensor.detach().cpu().numpy())
 
 
-def read_tensors(group: h5py.Group) -> dict[str, torch.Tensor]:
+def read_tensors(group: h5py.Group) -> dict[str, "torch.Tensor"]:
+    import torch
+
     return {name: torch.from_numpy(np.asarray(ds[()])) for name, ds in group.items()}
 
 
-def write_state(group: h5py.Group, model: dict[str, torch.Tensor], optimizer: dict[str, dict[str, torch.Tensor]],
+def write_state(group: h5py.Group, model: dict[str, "torch.Tensor"], optimizer: dict[str, dict[str, "torch.Tensor"]],
                 step: int) -> None:
     group.attrs["step"] = step
     write_tensors(group.create_group("model"), model)
@@ -81,7 +93,7 @@ def write_state(group: h5py.Group, model: dict[str, torch.Tensor], optimizer: di
         write_tensors(opt.create_group(name), buffers)
 
 
-def read_state(group: h5py.Group) -> tuple[int, dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+def read_state(group: h5py.Group) -> tuple[int, dict[str, "torch.Tensor"], dict[str, dict[str, "torch.Tensor"]]]:
     model = read_tensors(group["model"])
     optimizer = {name: read_tensors(sub) for name, sub in group["optimizer"].items()}
     return int(group.attrs["step"]), model, optimizer
