@@ -1,6 +1,5 @@
 """A store you can trust at scale (issue 10): damaged bytes are caught wherever they fall, old
 stores stay readable, runs whose process died say so, and maintenance (verify, rm, gc) is safe."""
-import errno
 import json
 import os
 import shutil
@@ -191,22 +190,23 @@ def test_a_writer_waits_for_a_live_one_then_takes_over(tmp_path):
 
 def test_disk_full_keeps_the_last_complete_state(tmp_path, monkeypatch):
     """A simulated ENOSPC in the middle of a save: one clear error, the previous state intact."""
-    from landscape.store import files
+    from landscape.store import layout
 
     store = Store(tmp_path)
     make_run(store, steps=(0,), finish=False)
     before = read_everything(store, RUN_ID)
-    real = files.seal
+    real = layout.write_tensors
 
-    def full(path):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full(group, tensors):  # as h5py reports a failed write: errno in the message only
+        raise OSError("Can't synchronously write data (file write failed: time = Mon Nov 30, filename = 'x', "
+                      "file descriptor = 7, errno = 28, error message = 'No space left on device')")
 
-    monkeypatch.setattr(files, "seal", full)
+    monkeypatch.setattr(layout, "write_tensors", full)
     with store.writer(RUN_ID) as w:
         with pytest.raises(StoreError, match=r"no space left on .* while saving run abc123def456 at step 5 .*free ~\d+ MB"):
             w.save(5, curves={"step": [0, 5]}, model={"w": torch.ones(2000)}, optimizer={}, checkpoint=True,
                    resume=True)
-    monkeypatch.setattr(files, "seal", real)
+    monkeypatch.setattr(layout, "write_tensors", real)
     run = store.open(RUN_ID)
     assert run.resume_step == 0 and run.checkpoint_steps == [0]
     np.testing.assert_array_equal(read_everything(store, RUN_ID)[2][0], before[2][0])

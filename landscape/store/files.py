@@ -34,10 +34,14 @@ from ..errors import StoreError
 from ..fileio import fsync_dir
 from .. import interrupts
 
-USER_BLOCK = 512
+USER_BLOCK = 4096
 MAGIC = b"landscape-store-file 2\n"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+# The user block holds: the magic line, "sha256 <digest>", and a one-line JSON summary of a run
+# (what `landscape ls` shows, so listing never needs HDF5), padded with newlines. The digest covers
+# the summary line and every byte after the user block; the padding is checked to be padding.
+MAX_SUMMARY = USER_BLOCK - len(MAGIC) - len("sha256 \n") - 64 - 2
 
 
 class Damaged(Exception):
@@ -48,47 +52,67 @@ class Damaged(Exception):
 # Sealed files
 # ------------------------------------------------------------------------------------------------
 
-def seal(path: Path) -> str:
-    """Write the digest of `path`'s contents after its user block into the user block."""
-    digest = hashlib.sha256()
+def _digest(summary: bytes):
+    return hashlib.sha256(summary + b"\n")
+
+
+def seal(path: Path, summary: str = "") -> str:
+    """Write the digest of `summary` and of `path`'s contents after its user block into the user block."""
+    line = summary.encode()
+    if len(line) > MAX_SUMMARY or b"\n" in line:
+        line = b""
+    digest = _digest(line)
     with open(path, "r+b") as f:
         f.seek(USER_BLOCK)
         for chunk in iter(lambda: f.read(1 << 22), b""):
             digest.update(chunk)
         hexdigest = digest.hexdigest()
         f.seek(0)
-        f.write(_header(hexdigest))
+        f.write(_header(hexdigest, line))
         f.flush()
         os.fsync(f.fileno())
     return hexdigest
 
 
-def _parse_header(head: bytes) -> str | None:
-    """The digest a sealed file claims, None for an unsealed (format 1) HDF5 file."""
+def _parse_header(head: bytes) -> tuple[str, bytes] | None:
+    """The digest a sealed file claims and its summary line; None for an unsealed (format 1) HDF5 file."""
     if head.startswith(HDF5_SIGNATURE):
         return None
     if not head.startswith(MAGIC):
         raise Damaged("it is neither a sealed landscape file nor an HDF5 file (damaged header)")
-    line = head[len(MAGIC):].split(b"\n", 1)[0].decode("ascii", "replace")
-    kind, _, value = line.partition(" ")
-    if kind != "sha256" or len(value) != 64 or head[:USER_BLOCK] != _header(value):
+    lines = head[len(MAGIC):].split(b"\n", 2)
+    kind, _, value = lines[0].decode("ascii", "replace").partition(" ")
+    summary = lines[1] if len(lines) > 2 else b""
+    if kind != "sha256" or len(value) != 64 or head[:USER_BLOCK] != _header(value, summary):
         raise Damaged("its seal is unreadable (damaged header)")
-    return value
+    return value, summary
 
 
-def _header(hexdigest: str) -> bytes:
-    return (MAGIC + f"sha256 {hexdigest}\n".encode()).ljust(USER_BLOCK, b"\n")
+def _header(hexdigest: str, summary: bytes = b"") -> bytes:
+    return (MAGIC + f"sha256 {hexdigest}\n".encode() + summary + b"\n").ljust(USER_BLOCK, b"\n")
 
 
 def read_verified(path: Path) -> tuple[bytes, str | None]:
     """The whole file, checked against its seal; (bytes, digest or None when unsealed)."""
     data = path.read_bytes()
+    claimed = _check(data)
+    return data, (claimed[0] if claimed else None)
+
+
+def _check(data: bytes) -> tuple[str, bytes] | None:
     claimed = _parse_header(data[:USER_BLOCK])
     if claimed is not None:
-        actual = hashlib.sha256(memoryview(data)[USER_BLOCK:]).hexdigest()
-        if actual != claimed:
+        digest = _digest(claimed[1])
+        digest.update(memoryview(data)[USER_BLOCK:])
+        if digest.hexdigest() != claimed[0]:
             raise Damaged("its checksum does not match its contents (the bytes changed after writing)")
-    return data, claimed
+    return claimed
+
+
+def read_summary(path: Path) -> str | None:
+    """The verified summary line of a sealed run file ('' when it has none); None when unsealed."""
+    claimed = _check(path.read_bytes())
+    return claimed[1].decode() if claimed is not None else None
 
 
 def verify_file(path: Path, expected: str | None = None) -> str | None:
@@ -97,14 +121,14 @@ def verify_file(path: Path, expected: str | None = None) -> str | None:
         claimed = _parse_header(f.read(USER_BLOCK))
         if claimed is None:
             return None
-        digest = hashlib.sha256()
+        digest = _digest(claimed[1])
         for chunk in iter(lambda: f.read(1 << 22), b""):
             digest.update(chunk)
-    if digest.hexdigest() != claimed:
+    if digest.hexdigest() != claimed[0]:
         raise Damaged("its checksum does not match its contents (the bytes changed after writing)")
-    if expected is not None and claimed != expected:
+    if expected is not None and claimed[0] != expected:
         raise Damaged("it is not the file the run's index recorded (a different checksum)")
-    return claimed
+    return claimed[0]
 
 
 def open_bytes(data: bytes):
@@ -137,9 +161,11 @@ def remove_stale_temps(directory: Path, prefix: str = ".") -> int:
 
 
 @contextlib.contextmanager
-def sealed_write(path: Path, *, what: str, size_hint: int = 0, result: dict | None = None) -> Iterator["object"]:
+def sealed_write(path: Path, *, what: str, size_hint: int = 0, result: dict | None = None,
+                 summary: Callable[["object"], str] | None = None) -> Iterator["object"]:
     """Open a new sealed HDF5 file for writing; on success it replaces `path` atomically (and
-    `result` gets its `size` and `sha256`).
+    `result` gets its `size` and `sha256`). `summary(file)`, called before the file is closed,
+    gives the summary line to seal into its user block.
 
     If the block raises, `path` is untouched and the temporary file removed. A full disk becomes a
     StoreError saying what was being saved (`what`) and about how much room it needs (`size_hint`).
@@ -149,9 +175,10 @@ def sealed_write(path: Path, *, what: str, size_hint: int = 0, result: dict | No
     tmp = temp_name(path)
     try:
         try:
-            with h5py.File(tmp, "w", userblock_size=USER_BLOCK, track_order=False) as f:
+            with h5py.File(tmp, "w", userblock_size=USER_BLOCK) as f:
                 yield f
-            digest = seal(tmp)
+                line = summary(f) if summary else ""
+            digest = seal(tmp, line)
             if result is not None:
                 result.update(size=tmp.stat().st_size, sha256=digest)
             os.replace(tmp, path)

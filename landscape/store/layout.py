@@ -25,16 +25,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import h5py
-import numpy as np
-
-if TYPE_CHECKING:  # torch loads only where tensors are read or written: `ls` never needs it
+if TYPE_CHECKING:  # h5py, numpy and torch load where they are used: `landscape ls` needs none of them
+    import h5py
     import torch
+
 FORMAT = 2
 
 
 def write_attrs_tree(group: h5py.Group, data: dict[str, Any]) -> None:
     """Nested dicts become groups; leaves become typed attributes (None as an empty attribute)."""
+    import h5py
+
     for key, value in data.items():
         if isinstance(value, dict):
             write_attrs_tree(group.require_group(key), value)
@@ -50,6 +51,9 @@ def write_attrs_tree(group: h5py.Group, data: dict[str, Any]) -> None:
 
 def _list_attr(values: list[Any]) -> Any:
     """Numbers as a numeric array, anything else as strings (nested items as JSON)."""
+    import h5py
+    import numpy as np
+
     if not values:
         return h5py.Empty(h5py.string_dtype())
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -58,6 +62,9 @@ def _list_attr(values: list[Any]) -> Any:
 
 
 def read_attrs(group: h5py.Group) -> dict[str, Any]:
+    import h5py
+    import numpy as np
+
     out: dict[str, Any] = {}
     for key, value in group.attrs.items():
         if isinstance(value, h5py.Empty):
@@ -79,6 +86,7 @@ def write_tensors(group: h5py.Group, tensors: dict[str, "torch.Tensor"]) -> None
 
 
 def read_tensors(group: h5py.Group) -> dict[str, "torch.Tensor"]:
+    import numpy as np
     import torch
 
     return {name: torch.from_numpy(np.asarray(ds[()])) for name, ds in group.items()}
@@ -100,6 +108,8 @@ def read_state(group: h5py.Group) -> tuple[int, dict[str, "torch.Tensor"], dict[
 
 
 def write_curves(group: h5py.Group, curves: dict[str, list[float]]) -> None:
+    import numpy as np
+
     for key in list(group.keys()):
         del group[key]
     for key, values in curves.items():
@@ -107,6 +117,9 @@ def write_curves(group: h5py.Group, curves: dict[str, list[float]]) -> None:
 
 
 def read_curves(group: h5py.Group) -> dict[str, np.ndarray]:
+    import h5py
+    import numpy as np
+
     out: dict[str, np.ndarray] = {}
 
     def visit(name: str, obj: Any) -> None:

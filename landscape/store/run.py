@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
-
 from .. import interrupts
 from ..errors import StoreError
 from . import layout
@@ -21,6 +19,7 @@ from .files import USER_BLOCK, Damaged, _parse_header, holder_of, open_bytes, re
 
 if TYPE_CHECKING:
     import h5py
+    import numpy as np
     import torch
 
 # Top-level groups of a run file that are not sections written by `RunWriter.write_section`.

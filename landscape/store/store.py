@@ -9,6 +9,7 @@ Nothing here imports torch: `landscape ls`, `show`, `rm` and `verify` start fast
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import StoreError
-from .files import Damaged
+from .files import Damaged, read_summary
 from .run import Checkpoint, Run, States, _run_attrs, _short, describe_status, lock_path, open_index, parts_dir
 from .writer import RunWriter
 
@@ -73,29 +74,40 @@ class RunSummary:
 
 
 def summarize(path: Path) -> RunSummary:
-    """A run's summary from one verified read of its index; a damaged file becomes a 'damaged' row.
+    """A run's summary from one verified read of its file; a damaged file becomes a 'damaged' row.
+    The summary line sealed into the file's user block spares HDF5 (files without one are opened).
     Part files are checked by size only here (cheap); `verify` reads them whole."""
-    from . import layout
-
     try:
-        with open_index(path) as f:
-            a = _run_attrs(f)
-            metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
-            states = States.read(f)
-        missing = [s for s, p in states.parts.items() if p["file"] in states.referenced()
-                   and _size(parts_dir(path) / p["file"]) != p["size"]]
-        display = describe_status(a["status"], lock_path(path), states.resume_step, a.get("levels_done"))
+        line = read_summary(path)
+        s = json.loads(line) if line else None
+        if s is None or s.get("parts") is None or s.get("metrics") is None:
+            s = _summary_from_hdf5(path)
+        missing = [name for name, size in s["parts"].items() if _size(parts_dir(path) / name) != size]
         if missing:
-            problem = f"its weights at {min(missing)}it are missing or truncated"
-            return RunSummary(a["id"], a["name"], a["kind"], "damaged", a.get("created", ""), a.get("parent") or None,
-                              path, f"damaged: {problem}", metrics, problem)
-        return RunSummary(a["id"], a["name"], a["kind"], a["status"], a.get("created", ""), a.get("parent") or None,
-                          path, display, metrics)
+            problem = f"its weights ({min(missing)}) are missing or truncated"
+            return RunSummary(s["id"], s["name"], s["kind"], "damaged", s["created"], s["parent"], path,
+                              f"damaged: {problem}", s["metrics"], problem)
+        display = describe_status(s["status"], lock_path(path), s["resume"], s["levels_done"])
+        return RunSummary(s["id"], s["name"], s["kind"], s["status"], s["created"], s["parent"], path, display,
+                          s["metrics"])
     except Damaged as exc:
         problem = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file never hides the others
         problem = f"it cannot be read ({_short(exc)})"
     return RunSummary(path.stem, "?", "?", "damaged", "", None, path, f"damaged: {problem}", {}, problem)
+
+
+def _summary_from_hdf5(path: Path) -> dict[str, Any]:
+    from . import layout
+
+    with open_index(path) as f:
+        a = _run_attrs(f)
+        metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
+        states = States.read(f)
+    return {"id": a["id"], "name": a["name"], "kind": a["kind"], "status": a["status"], "created": a.get("created", ""),
+            "parent": a.get("parent") or None, "levels_done": a.get("levels_done"), "resume": states.resume_step,
+            "metrics": metrics, "parts": {p["file"]: p["size"] for p in states.parts.values()
+                                          if p["file"] in states.referenced()}}
 
 
 def _size(path: Path) -> int:

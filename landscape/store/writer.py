@@ -17,11 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
 from ..errors import StoreError
 from . import layout
-from .files import Damaged, RunLock, deferred, is_temp, read_verified, remove_stale_temps, sealed_write, open_bytes
+from .files import MAX_SUMMARY, Damaged, RunLock, deferred, is_temp, read_verified, remove_stale_temps, sealed_write, open_bytes
 from .run import States, damaged_error, lock_path, parts_dir
 
 if TYPE_CHECKING:
@@ -58,6 +56,24 @@ def _copy_except(src: "h5py.Group", dst: "h5py.Group", skip: set[str], prefix: s
             _copy_except(src[name], dst.create_group(name), skip, path + "/")
         else:
             src.copy(src[name], dst, name=name)
+
+
+def run_summary(f: "h5py.File", states: States) -> str:
+    """The one-line JSON that `landscape ls` reads from the user block instead of opening HDF5:
+    the run's identity and status, its final figures, and the size of each part it lists (trimmed
+    to fit; a reader falls back to the HDF5 content when something is left out)."""
+    a = layout.read_attrs(f)
+    metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
+    parts = {p["file"]: p["size"] for s, p in states.parts.items() if p["file"] in states.referenced()}
+    summary = {"id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "status": a.get("status"),
+               "created": a.get("created", ""), "parent": a.get("parent") or None, "levels_done": a.get("levels_done"),
+               "resume": states.resume_step, "metrics": {k: v for k, v in metrics.items() if k.startswith("final/")},
+               "parts": parts}
+    for trim in ((), ("parts",), ("parts", "metrics")):
+        line = json.dumps({**summary, **{k: None for k in trim}}, separators=(",", ":"), allow_nan=True)
+        if len(line.encode()) <= MAX_SUMMARY:
+            return line
+    return ""
 
 
 class RunWriter:
@@ -131,7 +147,7 @@ class RunWriter:
                 create: bool = False, states: States | None = None) -> None:
         """Rewrite the index: the current one minus `skip`, changed by `change`, with `states`."""
         states = states or self._states
-        with sealed_write(self.path, what=what, size_hint=1 << 20) as f:
+        with sealed_write(self.path, what=what, size_hint=1 << 20, summary=lambda f: run_summary(f, states)) as f:
             if not create and self.path.exists():
                 data, _ = read_verified(self.path) if self._sealed() else (self.path.read_bytes(), None)
                 with open_bytes(data) as src:
@@ -199,6 +215,8 @@ class RunWriter:
                       arrays: dict[str, Any] | None = None, run_attrs: dict[str, Any] | None = None) -> None:
         """One atomic update that (re)writes the group `path` with attributes and arrays, and
         optionally sets top-level attributes (such as `status`) in the same update."""
+        import numpy as np
+
         def change(f):
             group = f.require_group(path)
             layout.write_attrs_tree(group, attrs or {})
