@@ -152,6 +152,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_state(tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
+@pytest.mark.slow  # the store-level checks of test_store_trust.py run by default
 def test_damaged_runs_are_listed_verified_and_refused_in_one_line(tmp_path):
     store = tmp_path / "store"
     landscape("train", *SMALL, "--store", str(store), check=0)
@@ -176,6 +177,7 @@ def test_damaged_runs_are_listed_verified_and_refused_in_one_line(tmp_path):
     assert lmc.returncode == 2 and f"run {good.id} is damaged" in lmc.stderr and lmc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_damaged_imp_member_is_repaired_by_rerunning_imp(tmp_path):
     store = tmp_path / "store"
     args = ["imp", "--model", "lenet_300_100", "--dataset", "synthetic", "--steps", "40it", "--batch-size", "32",
