@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import StoreError
 from . import layout
-from .files import MAX_SUMMARY, Damaged, RunLock, deferred, is_temp, read_verified, remove_stale_temps, sealed_write, open_bytes
+from .files import MAX_SUMMARY, Damaged, RunLock, is_no_space, no_space_error, deferred, is_temp, read_verified, remove_stale_temps, sealed_write, open_bytes
 from .run import States, damaged_error, lock_path, parts_dir
 
 if TYPE_CHECKING:
@@ -135,9 +135,14 @@ class RunWriter:
     # -- committing -------------------------------------------------------------------------------
 
     def _write_part(self, step: int, model, optimizer) -> dict[str, Any]:
-        self.parts.mkdir(parents=True, exist_ok=True)
         name = f"{step:010d}-{secrets.token_hex(4)}.h5"
         what = f"run {self.run_id} at step {step}"
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if is_no_space(exc):
+                raise no_space_error(self.parts, what, _tensor_bytes(model, optimizer)) from None
+            raise
         result: dict[str, Any] = {}
         with sealed_write(self.parts / name, what=what, size_hint=_tensor_bytes(model, optimizer), result=result) as f:
             layout.write_state(f, model, optimizer, step)
