@@ -134,30 +134,43 @@ def fill_store(root: Path, count: int, start: int) -> None:
                                              "steps": 62400.0, "train_time_s": 1000.0})
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of a command; on shared cores the CPU time is
+    the steadier figure."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def median(cmd: list[str], repeats: int) -> tuple[float, float]:
+    runs = [timed(cmd) for _ in range(repeats)]
+    return sorted(r[0] for r in runs)[repeats // 2], sorted(r[1] for r in runs)[repeats // 2]
 
 
 def bench_ls(work: Path, counts: list[int], repeats: int) -> None:
     print(f"== landscape ls (median of {repeats}) ==")
     exe = [sys.executable, "-m", "landscape.cli.main"]
     empty = work / "empty"
-    startup = sorted(timed(exe + ["ls", "--store", str(empty)]) for _ in range(repeats))[repeats // 2]
-    helptime = sorted(timed(exe + ["--help"]) for _ in range(repeats))[repeats // 2]
-    print(f"start-up: `landscape ls` on an empty store {startup:.3f} s, `landscape --help` {helptime:.3f} s")
+    startup, startup_cpu = median(exe + ["ls", "--store", str(empty)], repeats)
+    helptime, help_cpu = median(exe + ["--help"], repeats)
+    print(f"start-up: `landscape ls` on an empty store {startup:.3f} s wall ({startup_cpu:.3f} s CPU), "
+          f"`landscape --help` {helptime:.3f} s wall ({help_cpu:.3f} s CPU)")
     root = work / "runs"
     have = 0
-    print(f"{'runs':>6} {'ls s':>7} {'ls - start-up':>13} {'Store.list() s':>14} {'ms per run':>10}")
+    print(f"{'runs':>6} {'ls wall s':>9} {'ls CPU s':>8} {'CPU - start-up':>14} {'Store.list() s':>14} {'ms per run':>10}")
     for count in counts:
         fill_store(root, count, have)
         have = count
-        wall = sorted(timed(exe + ["ls", "--store", str(root)]) for _ in range(repeats))[repeats // 2]
+        wall, cpu = median(exe + ["ls", "--store", str(root)], repeats)
         t0 = time.perf_counter()
         Store(root).list()
         inner = time.perf_counter() - t0
-        print(f"{count:>6} {wall:>7.3f} {wall - startup:>13.3f} {inner:>14.3f} {1000 * inner / count:>10.2f}")
+        print(f"{count:>6} {wall:>9.3f} {cpu:>8.3f} {cpu - startup_cpu:>14.3f} {inner:>14.3f} {1000 * inner / count:>10.2f}")
 
 
 def main() -> None:
