@@ -3,7 +3,6 @@ stores stay readable, runs whose process died say so, and maintenance (verify, r
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
