@@ -40,7 +40,8 @@ def _options(args: dict[str, Any], progress):
     from landscape.api import TrainOptions
 
     return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args["population_path"], name=args["name"], progress=progress)
+                        path=args["population_path"], name=args["name"], progress=progress,
+                        wait_s=args["wait"] if args.get("wait") is not None else "default")
 
 
 def _print_runs(runs, store: str | None) -> None:
@@ -172,19 +173,9 @@ def print_imp(run, store_dir: str | None) -> None:
 
 
 def list_runs(store_dir: str | None) -> None:
-    from landscape.store import Store
-    from landscape.store.store import Run
+    from .store import list_runs as list_store
 
-    store = Store(store_dir)
-    summaries = store.list()
-    if not summaries:
-        out.print(f"no runs in {store.root} (train one with `landscape train`)")
-        return
-    table = Table("id", "name", "kind", "status", "test acc", "created", "parent", box=None)
-    for s in summaries:
-        acc = Run(s.path).metrics.get("final/test/acc") if s.status == "complete" else None
-        table.add_row(s.id, s.name, s.kind, s.status, _pct(acc), s.created, s.parent or "")
-    out.print(table)
+    list_store(store_dir)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -201,7 +192,7 @@ def show(ref: str, store_dir: str | None) -> None:
     from landscape.store import Store
 
     run = Store(store_dir).open(ref)
-    out.print(f"[bold]{run.id}[/] {run.name} ({run.kind}, {run.status})  {run.path}")
+    out.print(f"[bold]{run.id}[/] {run.name} ({run.kind}, {run.display_status})  {run.path}")
     if run.parent:
         out.print(f"parent: {run.parent}")
     for title, rows in (("configuration", _flatten(run.config)), ("metrics", sorted(run.metrics.items())),

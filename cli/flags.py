@@ -53,6 +53,8 @@ TRAIN_FLAGS = [
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
+    _flag("wait", Optional[float], None, "Seconds to wait for a run another process is writing, then reuse it "
+          "[env LANDSCAPE_WAIT; default: no limit].", show_default=False),
 ]
 
 

@@ -86,14 +86,6 @@ def imp(
     commands.imp({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
 
 
-@app.command("ls", epilog="**Example**\n\n    landscape ls --store runs/")
-def list_runs(store: StoreOpt = None) -> None:
-    """List the runs in the store."""
-    from landscape.cli import commands
-
-    commands.list_runs(store)
-
-
 @app.command(epilog="**Examples**\n\n    landscape show 3f9a1c\n\n    landscape show lenet_300_100-mnist-adam-s0")
 def show(run: Annotated[str, typer.Argument(help="Run ID, unique ID prefix, or name.")], store: StoreOpt = None) -> None:
     """Show one run: configuration, metrics, checkpoints, environment."""
@@ -157,10 +149,12 @@ from .diet import register as _register_diet  # noqa: E402
 from .exchange import register as _register_exchange  # noqa: E402
 from .lmc import register as _register_lmc  # noqa: E402
 from .geometry import register as _register_geometry  # noqa: E402
+from .store import register as _register_store  # noqa: E402
 _register_lmc(app)
 _register_exchange(app)
 _register_diet(app)
 _register_geometry(app)
+_register_store(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

@@ -91,7 +91,9 @@ def test_siblings_start_from_the_checkpoint_and_differ_only_in_their_noise(store
     # The same seeds give the same network: sibling 0 again, trained alone in another store.
     other = tmp_path / "other"
     other.mkdir()
-    shutil.copy(parent.path, other / parent.path.name)
+    for file in parent.files:  # the run file and its part files (the weights)
+        (other / file.relative_to(parent.path.parent)).parent.mkdir(exist_ok=True)
+        shutil.copy(file, other / file.relative_to(parent.path.parent))
     plan = S.plan_siblings(Store(other), "parent:10it", 2)
     [again] = train([plan.configs[0]], store=str(other), masks=[plan.mask])
     assert again.id == kids[0].id

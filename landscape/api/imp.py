@@ -39,7 +39,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
     config = config.validate()
-    store = Store(options.store)
+    store = Store(options.store, wait_s=options.wait_s)
     store.ensure_writable()
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
     if source is not None:
@@ -55,7 +55,9 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                           environment={**describe(resolve_device(options.device))},
                           plan={"rewind_step": rewind_step})
         run = store.open(imp_id)
-        done = {int(name) for name in run.sections("levels")}
+        # A level whose member runs were removed (say, damaged and `landscape rm`-ed) is recomputed:
+        # its surviving members are reused and the missing ones retrained, bit for bit.
+        done = {int(name) for name in run.sections("levels") if _level_intact(store, run, name)}
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "running"})
 
         member_options = replace(options, name=None)
@@ -95,6 +97,12 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
             done.add(level)
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
     return store.open(imp_id)
+
+
+def _level_intact(store: Store, run: Run, level: str) -> bool:
+    record = run.section(f"levels/{level}")
+    members = [i for role in ("dense", *ROLES) for i in record.get(role) or []]
+    return all(store.exists(i) and store.open(i).complete for i in members)
 
 
 def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions, name: str) -> dict[int, str]:

@@ -20,6 +20,7 @@ from ..data import data_root, device_splits, load_dataset
 from ..data.adapt import adapt_dataset
 from ..environment import describe
 from ..errors import ConfigError
+from ..interrupts import note_step
 from ..models import build_model
 from ..store import Run, RunWriter, Store
 from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
@@ -46,6 +47,9 @@ class TrainOptions:
     # The least time between resume points that are not requested checkpoints: each is a rewrite of
     # the run file, so they are spaced out in time rather than in steps.
     save_interval_s: float = field(default_factory=lambda: float(os.environ.get("LANDSCAPE_SAVE_INTERVAL", 5.0)))
+    # How long to wait for a run that another live process is writing ("default": $LANDSCAPE_WAIT,
+    # else no limit; 0: fail at once). The finished run is then reused.
+    wait_s: float | None | str = "default"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -94,6 +98,7 @@ class _StoreHooks:
         self.last_save = time.perf_counter()
 
     def on_progress(self, step: int) -> None:
+        note_step(step)
         if self.progress:
             self.progress(step, self.plan.total_steps)
 
@@ -174,7 +179,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     configs = [c.validate() for c in configs]
     masks = list(masks) if masks is not None else [None] * len(configs)
     _check_population(configs)
-    store = Store(options.store)
+    store = Store(options.store, wait_s=options.wait_s)
     store.ensure_writable()
     device = resolve_device(options.device)
 
@@ -193,7 +198,8 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
     writers: list[RunWriter] = []
     try:
-        for index, (config, mask) in enumerate(zip(configs, masks)):
+        # Locks are taken in run-ID order, so two processes sharing members never wait for each other.
+        for index, (config, mask) in sorted(enumerate(zip(configs, masks)), key=lambda item: item[1][0].run_id()):
             run_id = config.run_id()
             if store.exists(run_id) and store.open(run_id).complete:
                 warn_if_changed(store.open(run_id), config, "reusing")
@@ -212,6 +218,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
 
         # Members resume from the step their file reached; members at the same step train together.
         for (start, resuming), group in sorted(pending.items()):
+            group.sort(key=lambda g: g[0])
             group_writers = [g[2] for g in group]
             group_curves = [g[3] for g in group]
             hooks = _StoreHooks(group_writers, group_curves, plan, options.save_interval_s,

@@ -1,4 +1,4 @@
-"""The HDF5 run store: one file per run; compute writes it, reports read it."""
+"""The HDF5 run store: one index file per run plus its parts; compute writes it, reports read it."""
 from .store import Checkpoint, Run, RunSummary, RunWriter, Store, store_root
 
 __all__ = ["Checkpoint", "Run", "RunSummary", "RunWriter", "Store", "store_root"]
