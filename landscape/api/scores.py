@@ -42,7 +42,9 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     store.ensure_writable()
     dataset = load_for(config.train, options.data_dir)
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
-    _check_steps(config, plan_for(config.train, dataset))  # every size and step, before anything is trained
+    # Every size and step, before anything is trained: `at` against the full schedule first.
+    _check_steps(config, plan_for(replace(config.train, stop=None), dataset))
+    plan_for(config.train, dataset)
     run_id = config.run_id()
     if store.exists(run_id) and store.open(run_id).complete:
         return store.open(run_id)
@@ -83,6 +85,9 @@ def _check_steps(config: ScoresConfig, plan: Plan) -> None:
     if config.method == "forgetting" and plan.total_steps < 2 * plan.iters_per_epoch:
         raise ConfigError(f"forgetting needs every example presented at least twice, but --steps {config.train.steps} "
                           f"is {plan.total_steps}it (an epoch is {plan.iters_per_epoch}it)", "train for --steps 2ep or more")
+    if config.method in ("el2n", "grand") and at > plan.total_steps:
+        raise ConfigError(f"--at {config.at} ({at}it) is beyond the end of training: --steps {config.train.steps} "
+                          f"is {plan.total_steps}it", "score at a step within --steps, or train longer with --steps")
     if config.method == "lmc" and at >= plan.total_steps:
         raise ConfigError(f"--at {config.at} is not before the end of training ({plan.total_steps}it): "
                           "the siblings would not train", "spawn earlier, or train longer with --steps")
