@@ -31,6 +31,7 @@ def _base_config(args: dict[str, Any], replicate: int = 0):
     flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                                  "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
                                  "width", "eval_every", "checkpoint_at")}
+    flat["eval_train"] = True if args.get("eval_train") else None
     seed = args["seed"] + replicate
     seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
     return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)

@@ -237,3 +237,53 @@ def test_lmc_refuses_endpoints_with_different_validation_splits(pair_store):
     code, err = _cli("lmc", "--run-a", "a", "--run-b", "other-split", "--store", str(pair_store))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "different validation splits" in err, err
     assert {p.name: p.read_bytes() for p in pair_store.glob("*.h5")} == before
+
+
+# -- 3. training metrics say what they are -------------------------------------------------------
+
+def _accuracy_on_training_split(run) -> tuple[float, float]:
+    import torch.nn.functional as F
+
+    from landscape.data import device_splits, load_dataset
+    from landscape.models import build_model
+
+    data = load_dataset("synthetic", None)
+    train, _, _ = device_splits(data, run.config["data"]["val_size"], run.config["data"]["split_seed"], "cpu")
+    model = build_model("lenet_300_100", (1, 8, 8), 10, seed=0)
+    model.load_state_dict(run.checkpoint(run.checkpoint_steps[-1]).model)
+    model.eval()
+    with torch.no_grad():
+        logits = model(train.x)
+    return float((logits.argmax(1) == train.y).double().mean()), float(F.cross_entropy(logits, train.y))
+
+
+def test_train_metrics_are_the_network_on_the_training_split(tmp_path):
+    from landscape.api.train import train
+
+    config = recipe("lenet_300_100", "synthetic", steps="30it", batch_size=32, optimizer="sgd", lr=0.1,
+                    eval_every="10it")
+    [run] = train(config, store=str(tmp_path))
+    acc, loss = _accuracy_on_training_split(run)
+    assert run.metrics["final/train/acc"] == pytest.approx(acc, abs=1e-12)
+    assert run.metrics["final/train/loss"] == pytest.approx(loss, rel=1e-5)
+    assert "final/train_running/acc" in run.metrics
+    import math
+    measured = [s for s, v in zip(run.curves["step"], run.curves["train/acc"]) if not math.isnan(v)]
+    assert measured == [30.0]  # at the end only, unless asked for more
+    assert "eval_train" not in config.to_dict()  # unchanged IDs for runs that do not ask
+
+    from dataclasses import replace
+    [every] = train(replace(config, eval_train=True), store=str(tmp_path))
+    assert not any(math.isnan(v) for v in every.curves["train/acc"])
+    assert every.metrics["final/train/acc"] == run.metrics["final/train/acc"]  # the same network
+
+
+def test_reports_label_both_and_read_old_runs():
+    from landscape.report.train import SPLIT_LABEL, honest_curves
+
+    assert SPLIT_LABEL["train_running"] != SPLIT_LABEL["train"]
+    old = {"step": [0, 10], "train/loss": [float("nan"), 1.0], "train/acc": [float("nan"), 0.5]}
+    assert honest_curves(old) == {"step": [0, 10], "train_running/loss": old["train/loss"],
+                                  "train_running/acc": old["train/acc"]}
+    new = {"step": [10], "train/acc": [0.9], "train_running/acc": [0.8]}
+    assert honest_curves(new) == new

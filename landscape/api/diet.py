@@ -198,7 +198,7 @@ def _diet_id(spec: SubsetSpec, pretrain: TrainConfig, request: DietRequest) -> s
 
 def _pretrain_metrics(runs: list[Run]) -> dict[str, float]:
     out = {}
-    for key in ("final/val/acc", "final/test/acc", "final/train/acc", "final/val/loss"):
+    for key in ("final/val/acc", "final/test/acc", "final/train/acc", "final/train_running/acc", "final/val/loss"):
         values = [r.metrics[key] for r in runs if key in r.metrics]
         if values:
             out[f"pretrain/{key}"] = float(np.mean(values))

@@ -28,7 +28,11 @@ from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
 from .subsets import subset_index
 
-CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+# train/*: the network evaluated on the un-augmented training split (at the end; at every evaluation
+# with eval_train). train_running/*: the running average over the training minibatches since the
+# last evaluation (runs stored before issue 9 hold that average under train/*).
+CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
+              "train_running/loss", "train_running/acc")
 Progress = Callable[[int, int], None]
 
 
@@ -103,7 +107,7 @@ def summarize(curves: dict[str, list[float]], plan: Plan) -> dict[str, float]:
         return curves.get(key, [])
 
     metrics: dict[str, float] = {"steps": float(plan.total_steps), "iters_per_epoch": float(plan.iters_per_epoch)}
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "train_running"):
         for m in ("loss", "acc"):
             values = col(f"{split}/{m}")
             if values and not math.isnan(values[-1]):
@@ -187,7 +191,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
         index = torch.as_tensor(subset_index(store, configs[0].data, train_y.cpu().numpy()), device=device)
         train_x, train_y = train_x[index], train_y[index]
     plan = Plan.make(configs[0], len(train_y))
-    evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
+    # The data the network trains on (the subset, for a diet pre-training), without augmentation.
+    evals = [EvalSet("train", train_x, train_y, every=bool(configs[0].eval_train)),
+             EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
 
     pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
     writers: list[RunWriter] = []

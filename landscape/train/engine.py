@@ -112,6 +112,7 @@ class EvalSet:
     name: str
     x: torch.Tensor
     y: torch.Tensor
+    every: bool = True  # at every evaluation step; False: at the end of the plan only
 
 
 @dataclass
@@ -162,14 +163,17 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
         nonlocal running_count, last_metrics
         metrics = [dict(step=float(step), epoch=step / ipe, lr=plan.schedule(max(step - 1, 0))) for _ in members]
         if running_count:
+            # The running average of the (augmented) training minibatches since the last evaluation,
+            # under weights that changed at every step: not the network's accuracy on the training
+            # split, which an EvalSet named "train" measures.
             for i, m in enumerate(metrics):
-                m["train/loss"] = float(running_loss[i]) / running_count
-                m["train/acc"] = float(running_correct[i]) / (running_count * batch)
+                m["train_running/loss"] = float(running_loss[i]) / running_count
+                m["train_running/acc"] = float(running_correct[i]) / (running_count * batch)
         running_loss.zero_()
         running_correct.zero_()
         running_count = 0
         for ev in evals:
-            if len(ev.x) == 0:
+            if len(ev.x) == 0 or not (ev.every or step == plan.total_steps):
                 continue
             loss_sum, correct = population.evaluate(ev.x, ev.y, eval_batch)
             for i, m in enumerate(metrics):
