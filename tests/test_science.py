@@ -287,3 +287,51 @@ def test_reports_label_both_and_read_old_runs():
                                   "train_running/acc": old["train/acc"]}
     new = {"step": [10], "train/acc": [0.9], "train_running/acc": [0.8]}
     assert honest_curves(new) == new
+
+
+def test_a_run_stores_its_split_and_normalisation_enough_to_reproduce_its_evaluation(pair_store):
+    import numpy as np
+
+    from landscape.data import load_dataset
+    from landscape.models import build_model
+
+    run = Store(pair_store).open("a")
+    info, arrays = run.section("data"), run.arrays("data")
+    assert info["split_hash"] and info["normalised_on"].startswith("the training split")
+    # by hand, from the file: the validation positions, the statistics, the weights
+    data = load_dataset("synthetic", None)
+    val = torch.as_tensor(arrays["val_index"])
+    mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(info["std"]).view(1, -1, 1, 1)
+    x = (data.train_x[val].double() / 255 - mean) / std
+    model = build_model("lenet_300_100", (1, 8, 8), 10, seed=0).double()
+    model.load_state_dict({k: v.double() for k, v in run.checkpoint(run.checkpoint_steps[-1]).model.items()})
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(x).argmax(1) == data.train_y[val]).double().mean())
+    assert acc == pytest.approx(run.metrics["final/val/acc"], abs=1.5 / len(val))
+    other = Store(pair_store).open("other-split").section("data")
+    assert other["split_hash"] != info["split_hash"]
+    train_positions = np.setdiff1d(np.arange(info["n_train_set"]), arrays["val_index"])
+    from landscape.api.provenance import split_hash_of
+    assert split_hash_of(torch.as_tensor(train_positions), val) == info["split_hash"]
+
+
+def test_scores_at_0_store_the_scored_networks_and_the_dataset_indices(tmp_path):
+    import numpy as np
+
+    from landscape.api.scores import scores
+    from landscape.data.splits import split_train_val
+    from landscape.diet import ScoresConfig, el2n_scores
+    from landscape.models import build_model
+
+    config = recipe("lenet_300_100", "synthetic", steps="20it", batch_size=32, eval_every="20it")
+    run = scores(ScoresConfig(config, method="el2n", at="0", runs=2), store=str(tmp_path))
+    arrays = run.arrays("scores")
+    train_idx, _ = split_train_val(run.section("data")["n_train_set"], run.config["train"]["data"]["val_size"], 0)
+    assert np.array_equal(arrays["dataset_index"], train_idx.numpy())
+    for s in range(2):
+        stored = run.arrays(f"networks/r{s}")
+        fresh = build_model("lenet_300_100", (1, 8, 8), 10, seed=s).state_dict()
+        assert all(np.array_equal(stored[k], fresh[k].numpy()) for k in fresh)
+    assert run.section("data")["mean"]

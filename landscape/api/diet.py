@@ -34,6 +34,7 @@ from ..steps import Step
 from ..store import Run, Store
 from ..train.config import SubsetSpec, TrainConfig
 from .imp import imp
+from .provenance import data_provenance
 from .scores import scores
 from .subsets import load_scores
 from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
@@ -119,6 +120,8 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
                           environment=describe(resolve_device(options.device)))
+            provenance = data_provenance(dataset, train_config.data)
+            writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
             method = store.open(spec.scores).section("scores")["method"] if spec.scores else ""
             writer.write_section("subset", attrs={
                 "order": spec.order, "size": spec.size, "offset": spec.offset, "balanced": spec.balanced,

@@ -109,6 +109,7 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     store = Store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
+    check_stored_splits(ea, eb)
     return lmc_between(store, ea, eb, settings, options, None)
 
 
@@ -134,6 +135,14 @@ def check_pair(a: Endpoint, b: Endpoint) -> None:
                           "compare networks trained with the same validation split")
 
 
+def check_stored_splits(a: Endpoint, b: Endpoint) -> None:
+    """Runs that store their split (landscape.api.provenance) must have stored the same one."""
+    ha, hb = (e.run.section("data").get("split_hash") for e in (a, b))
+    if ha and hb and ha != hb:
+        raise ConfigError(f"A and B were trained on different train/validation splits (stored split hashes {ha} "
+                          f"and {hb})", "compare networks trained with the same validation split")
+
+
 def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, options: TrainOptions,
                 cache: DataCache | None) -> Run:
     """The LMC run between two resolved endpoints: reused when stored, else measured and written."""
@@ -156,6 +165,8 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
         writer.create(name=name, kind="lmc", config=identity,
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("lmc", attrs=result.attrs(a, b, settings))
+        if data.provenance is not None:
+            writer.write_section("data", attrs=data.provenance[0], arrays=data.provenance[1])
         if result.layer_jaccard:
             writer.write_section("masks", attrs={"layers": list(result.layer_jaccard),
                                                  "jaccard": list(result.layer_jaccard.values())})
