@@ -34,7 +34,8 @@ LMC_FLAGS = [
           "--bn-recompute/--no-bn-recompute"),
     _flag("bn_batches", int, 10, "Training batches the BatchNorm statistics are recomputed over."),
     _flag("batch_size", int, 1000, "Batch size of evaluation and of the BatchNorm recomputation."),
-    _flag("per_example", bool, False, "Also store each training example's loss barrier (Paul et al. 2022).",
+    _flag("per_example", bool, False, "Also store each training example's straight-line loss barrier: max over α of its loss minus the "
+          "line between its endpoint losses (Paul et al. 2022).",
           "--per-example/--no-per-example"),
     _flag("example_threshold", float, 1e-3, "An example is linearly connected when its barrier is at most this "
           "(loss, above the straight line between its endpoint losses)."),
