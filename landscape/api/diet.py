@@ -85,6 +85,8 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     # T checked against the subset's size before any scoring (the order does not matter to it).
     if request.subset != "random" and request.scores_from is None and request.score not in METHODS:
         raise ConfigError(f"unknown score {request.score!r}", f"choose one of {', '.join(METHODS)}")
+    if request.subset != "random" and request.scores_from is not None:
+        load_scores(store, request.scores_from, train_config.data)  # the right dataset and split, first
     probe = _pretrain_configs(schedule, replace(spec, order="random"), request)[0]
     sub_plan = plan_for(replace(probe, stop=None), dataset)
     t = Step.parse(probe.stop).resolve(sub_plan.iters_per_epoch)
