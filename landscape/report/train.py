@@ -20,14 +20,13 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from .framework import HTML, Run, Section, Table, details, escape, plotly_text, section_for
+from .training_metrics import honest_curves, honest_metrics
 
 SPLITS = ("train", "train_running", "val", "test")
 SPLIT_DASH = {"train": "solid", "train_running": "longdashdot", "val": "dash", "test": "dot"}
 SPLIT_LABEL = {"train": "training split", "train_running": "train (running avg)", "val": "validation",
                "test": "test"}
-# Runs stored before issue 9 hold the running average of the training minibatches under train/*;
-# newer ones under train_running/*, with train/* the network evaluated on the training split.
-_RUNNING = ("loss", "acc")
+
 PALETTE = qualitative.Plotly + qualitative.D3
 FONT = ('system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
         '"Liberation Sans", sans-serif')
@@ -215,27 +214,6 @@ def _curve(run: Run, key: str, length: int) -> np.ndarray | None:
 
 def _curves(run: Run) -> dict:
     return honest_curves(getattr(run, "curves", None) or {})
-
-
-def honest_curves(curves: dict) -> dict:
-    """Curves under today's names: an old run's train/* (a running average) becomes train_running/*."""
-    if any(f"train_running/{k}" in curves for k in _RUNNING) or not any(f"train/{k}" in curves for k in _RUNNING):
-        return curves
-    out = {k: v for k, v in curves.items() if not k.startswith("train/")}
-    out.update({f"train_running/{k}": curves[f"train/{k}"] for k in _RUNNING if f"train/{k}" in curves})
-    return out
-
-
-def honest_metrics(run: Run) -> dict:
-    """Metrics under today's names: an old run's final/train/* (a running average) becomes
-    final/train_running/*."""
-    metrics = getattr(run, "metrics", None)
-    metrics = metrics if isinstance(metrics, dict) else {}
-    curves = getattr(run, "curves", None) or {}
-    if any(f"train_running/{k}" in curves for k in _RUNNING):
-        return metrics
-    return {(k.replace("final/train/", "final/train_running/") if k.startswith("final/train/") else k): v
-            for k, v in metrics.items()}
 
 
 def _colour(index: int) -> str:
