@@ -260,7 +260,8 @@ def print_scores(run, store_dir: str | None) -> None:
     section, arrays, m = run.section("scores"), run.arrays("scores"), run.metrics
     score = arrays["score"]
     out.print(f"[bold]{run.id}[/] {run.name}: {section['method']} of {len(score):,} training examples, "
-              f"mean over {run.config['runs']} run(s) at {run.config['at']} in {m.get('time_s', 0):.1f}s -> {run.path}")
+              f"mean over {run.config['runs']} run(s) at {run.config['at']} (of a {run.config['train']['steps']} "
+              f"schedule) in {m.get('time_s', 0):.1f}s -> {run.path}")
     q = np.nanpercentile(score, [0, 10, 50, 90, 100])
     out.print("  min {:.4g}  10% {:.4g}  median {:.4g}  90% {:.4g}  max {:.4g}".format(*q)
               + (f"  (runs agree: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
