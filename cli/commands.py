@@ -31,6 +31,7 @@ def _base_config(args: dict[str, Any], replicate: int = 0):
     flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                                  "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
                                  "width", "eval_every", "checkpoint_at")}
+    flat["eval_train"] = True if args.get("eval_train") else None
     seed = args["seed"] + replicate
     seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
     return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
@@ -272,7 +273,8 @@ def print_scores(run, store_dir: str | None) -> None:
     section, arrays, m = run.section("scores"), run.arrays("scores"), run.metrics
     score = arrays["score"]
     out.print(f"[bold]{run.id}[/] {run.name}: {section['method']} of {len(score):,} training examples, "
-              f"mean over {run.config['runs']} run(s) at {run.config['at']} in {m.get('time_s', 0):.1f}s -> {run.path}")
+              f"mean over {run.config['runs']} run(s) at {run.config['at']} (of a {run.config['train']['steps']} "
+              f"schedule) in {m.get('time_s', 0):.1f}s -> {run.path}")
     q = np.nanpercentile(score, [0, 10, 50, 90, 100])
     out.print("  min {:.4g}  10% {:.4g}  median {:.4g}  90% {:.4g}  max {:.4g}".format(*q)
               + (f"  (runs agree: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))

@@ -47,6 +47,9 @@ TRAIN_FLAGS = [
     _flag("width", float, 1.0, "Width multiplier of the network."),
     _flag("checkpoint_at", str, "0,end", "Steps to keep weights at, e.g. 0,100it,2ep,end."),
     _flag("eval_every", str, "1ep", "Evaluate on validation and test every this many steps."),
+    _flag("eval_train", bool, False, "Also evaluate the network on the un-augmented training split at every "
+          "evaluation (train/*; always done at the end). train_running/* is the running average of the "
+          "training minibatches.", "--eval-train/--no-eval-train"),
     _flag("name", Optional[str], None, "A readable name for the run.", show_default=False),
     _flag("device", str, "auto", "cpu, cuda or auto."),
     _flag("population_path", str, "auto", "Population layout: auto, loop or vmap."),

@@ -34,7 +34,8 @@ LMC_FLAGS = [
           "--bn-recompute/--no-bn-recompute"),
     _flag("bn_batches", int, 10, "Training batches the BatchNorm statistics are recomputed over."),
     _flag("batch_size", int, 1000, "Batch size of evaluation and of the BatchNorm recomputation."),
-    _flag("per_example", bool, False, "Also store each training example's loss barrier (Paul et al. 2022).",
+    _flag("per_example", bool, False, "Also store each training example's straight-line loss barrier: max over α of its loss minus the "
+          "line between its endpoint losses (Paul et al. 2022).",
           "--per-example/--no-per-example"),
     _flag("example_threshold", float, 1e-3, "An example is linearly connected when its barrier is at most this "
           "(loss, above the straight line between its endpoint losses)."),
@@ -125,8 +126,13 @@ starting point (the dense run at the rewind step, under the level's mask).
         """Linear mode connectivity: error and loss along θ(α) = (1 − α)·θA + α·θB, on test and train.
 
         Prints the error barrier (max over α of the error minus the mean of the endpoint errors:
-        Frankle et al.'s instability, stable below 2%) and the loss barrier, next to the distances
-        between A and B: L2 (raw, and relative to how far each travelled from their common parent),
+        Frankle et al.'s instability, stable below 2%), the α where that maximum lies, and beside it
+        the straight-line barrier (max over α of the error minus the line between the endpoint
+        errors); a maximum at an endpoint is flagged, since the barrier is then half the endpoint
+        gap, not a rise along the path. The same for the loss. The per-example barriers are
+        straight-line loss barriers. Distances between A and B: L2 (raw, and normalised:
+        ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), PA and PB their common parent under
+        each one's mask, in [0, 2]),
         angular distance 2·angle/π (0 same direction, 1 orthogonal, 2 opposite) on the weights both
         keep, the fraction of test examples on which they disagree, and the overlap of their masks.
         With masks, each endpoint is masked by its own mask. The result is stored as a run of kind
@@ -205,6 +211,13 @@ def _num(value, digits: int = 4) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
 
 
+def median(values) -> float:
+    """The median (the mean of the two middle values for an even count), not the upper middle one."""
+    import numpy as np
+
+    return float(np.median(np.asarray(values, dtype=np.float64)))
+
+
 def _bn_line(info: dict) -> str:
     if info["bn_recompute"]:
         return f"recomputed at each α over {info['bn_examples']} training inputs (REPAIR)"
@@ -216,7 +229,7 @@ def _bn_line(info: dict) -> str:
 def print_lmc(run, threshold: float | None = None) -> None:
     from rich.table import Table
 
-    from landscape.lmc import STABILITY_THRESHOLD
+    from landscape.lmc import STABILITY_THRESHOLD, endpoint_note
 
     m, info = run.metrics, run.section("lmc")
     console = out()
@@ -234,14 +247,26 @@ def print_lmc(run, threshold: float | None = None) -> None:
         table.add_row(f"[bold]{label} barrier[/]",
                       *(f"{fmt(m.get(f'{s}/{key}_barrier'))} (max at α={m.get(f'{s}/{key}_barrier_alpha', 0):.2f})"
                         for s in ("test", "train")))
+        table.add_row(f"{label} barrier, straight line", *(fmt(m.get(f"{s}/{key}_barrier_straight"))
+                                                           for s in ("test", "train")))
     console.print(table)
+    console.print("  barrier: max over α minus the mean of the endpoints (Frankle et al.); straight line: max over "
+                  "α of the curve minus the line between the endpoint values")
+    for s in ("test", "train"):
+        for key in ("error", "loss"):
+            note = endpoint_note(m.get(f"{s}/{key}_barrier_alpha", 0.0), bool(m.get(f"{s}/{key}_barrier_at_endpoint")),
+                                 m.get(f"{s}/{key}_barrier", 0.0))
+            if note:
+                console.print(f"  [yellow]{s} {key}: {note}[/] (straight-line barrier "
+                              f"{(_pct if key == 'error' else _num)(m.get(f'{s}/{key}_barrier_straight'))})")
     stable = m["test/error_barrier"] < STABILITY_THRESHOLD
     console.print(f"  {'stable' if stable else 'unstable'}: test error barrier {_pct(m['test/error_barrier'])} "
                   f"{'<' if stable else '>='} {_pct(STABILITY_THRESHOLD)} (Frankle et al.)")
     parent = (f"travel from their common parent {info['parent_run']} at {info['parent_step']}it"
               if info["parent_run"] else "no common parent")
     console.print(f"  distances: L2 {_num(m.get('distance/l2'))}, normalised {_num(m.get('distance/l2_normalized'), 3)} "
-                  f"({parent}); angular {_num(m.get('distance/angular'), 3)} (2·angle/π: 0 same direction, "
+                  f"({parent}; ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), PA and PB the parent under each "
+                  f"mask, in [0, 2]); angular {_num(m.get('distance/angular'), 3)} (2·angle/π: 0 same direction, "
                   f"1 orthogonal); disagreement {_pct(m.get('distance/disagreement'))} of test examples")
     if m.get("distance/mask_jaccard") is not None:
         layers = run.section("masks")
@@ -253,9 +278,9 @@ def print_lmc(run, threshold: float | None = None) -> None:
         pe = run.arrays("per_example")["barrier"]
         t = stored["threshold"] if threshold is None else threshold
         fraction = float((pe <= t).mean())
-        console.print(f"  per-example: {_pct(fraction)} of {len(pe)} training examples linearly connected "
-                      f"(loss barrier <= {t:g}); median barrier {float(sorted(pe)[len(pe) // 2]):.4g}, "
-                      f"max {float(pe.max()):.4g}")
+        console.print(f"  per-example (straight-line loss barrier: max over α of the example's loss minus the line "
+                      f"between its endpoint losses): {_pct(fraction)} of {len(pe)} training examples linearly "
+                      f"connected (barrier <= {t:g}); median {median(pe):.4g}, max {float(pe.max()):.4g}")
     console.print(f"  interpolation took {m.get('time_s', 0):.1f}s ({info['method']}, up to {info['alpha_chunk']} α per pass)")
 
 

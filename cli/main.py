@@ -40,7 +40,10 @@ def train(
 ) -> None:
     """Train a network (or K replicates) into the store, with checkpoints and learning curves.
 
-    Rerunning the same command reuses a finished run and continues an interrupted one.
+    train/acc and train/loss are the network evaluated on the un-augmented training split (at the
+    end; at every evaluation with --eval-train); train_running/* is the running average over the
+    augmented minibatches since the previous evaluation. Rerunning the same command reuses a
+    finished run and continues an interrupted one.
     """
     from landscape.cli import commands
 

@@ -181,9 +181,9 @@ def test_nan_points_are_dropped_per_trace():
         assert len(trace.x) == len(trace.y) == len(trace.customdata)
     val = by_name[("run-0", "validation")]
     assert list(val.x[:3]) == [0, 916, 1832] and val.mode == "lines+markers"
-    assert by_name[("run-0", "train")].mode == "lines"
-    assert by_name[("run-0", "train")].line.dash == "solid" and val.line.dash == "dash"
-    assert by_name[("run-0", "train")].line.color != by_name[("run-1", "train")].line.color
+    assert by_name[("run-0", "train (running avg)")].mode == "lines"
+    assert by_name[("run-0", "train (running avg)")].line.dash == "longdashdot" and val.line.dash == "dash"
+    assert by_name[("run-0", "train (running avg)")].line.color != by_name[("run-1", "train (running avg)")].line.color
     assert "iteration %{x:,d}" in val.hovertemplate and "epoch %{customdata:.2f}" in val.hovertemplate
     assert "lenet_300_100-mnist-s0" in val.hovertemplate
 
@@ -328,9 +328,9 @@ def test_every_figure_is_drawn(loaded, report_file):
 def test_hover_shows_run_step_epoch_and_value(loaded):
     loss, accuracy, lr = loaded.evaluated
     # first run, train loss, point 1: iteration 200, as iteration 0 (NaN) was dropped
-    assert "lenet_300_100-mnist-s0" in loss and "train loss:" in loss
+    assert "lenet_300_100-mnist-s0" in loss and "train (running avg) loss:" in loss
     assert "iteration 200" in loss and "epoch 0.22" in loss
-    assert "train accuracy:" in accuracy and "%" in accuracy
+    assert "train (running avg) accuracy:" in accuracy and "%" in accuracy
     assert "learning rate: 0.1iteration 100epoch 0.11" in lr
 
 

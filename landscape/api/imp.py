@@ -20,13 +20,12 @@ import torch
 from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, TicketSource, level_branches, next_masks
-from ..imp.levels import _STREAM
+from ..imp.levels import draw_seed
 from ..models import build_model
 from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
-from ..train.rng import derive_seed
 from .refs import NETWORK_KINDS
 from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
 
@@ -225,7 +224,7 @@ def _transferred(config: ImpConfig, source: Run, level: int, replicate: int,
             kept = torch.zeros(full.numel(), dtype=torch.bool)
             kept[: round(density * full.numel())] = True
             shuffled = random_mask_like({out_name: kept.view_as(full)},
-                                        seed=derive_seed(_STREAM, replicate, level, 7) % (2**31))
+                                        seed=draw_seed(config.replicate(replicate).seeds, level, 7))
             mask = {**mask, out_name: shuffled[out_name]}
         else:
             mask = {**mask, out_name: full}

@@ -24,7 +24,8 @@ from ..data import data_root
 from ..environment import describe
 from ..errors import ConfigError
 from ..lmc import (METHODS, STABILITY_THRESHOLD, angular_distance, barrier, connected_fraction,
-                   disagreement, interpolation_curve, l2_distance, mask_overlap, per_example_barrier)
+                   disagreement, interpolation_curve, l2_distance, mask_overlap, normalized_l2_distance,
+                   per_example_barrier)
 from ..lmc.distances import complete_masks
 from ..lmc.masks import apply_masks
 from ..models import build_model
@@ -108,6 +109,7 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     store = Store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
+    check_stored_splits(ea, eb)
     return lmc_between(store, ea, eb, settings, options, None)
 
 
@@ -124,6 +126,21 @@ def check_pair(a: Endpoint, b: Endpoint) -> None:
     if ca.data.dataset != cb.data.dataset:
         raise ConfigError(f"A was trained on {ca.data.dataset} and B on {cb.data.dataset}",
                           "compare networks trained on the same dataset")
+    split_a, split_b = (ca.data.val_size, ca.data.split_seed), (cb.data.val_size, cb.data.split_seed)
+    if split_a != split_b:
+        # The training side is evaluated on A's training split: B's validation examples would count
+        # as training data, and the inputs would be normalised with statistics B never saw.
+        raise ConfigError(f"A and B hold out different validation splits (--val-size {split_a[0]}, --split-seed "
+                          f"{split_a[1]} against {split_b[0]}, {split_b[1]})",
+                          "compare networks trained with the same validation split")
+
+
+def check_stored_splits(a: Endpoint, b: Endpoint) -> None:
+    """Runs that store their split (landscape.api.provenance) must have stored the same one."""
+    ha, hb = (e.run.section("data").get("split_hash") for e in (a, b))
+    if ha and hb and ha != hb:
+        raise ConfigError(f"A and B were trained on different train/validation splits (stored split hashes {ha} "
+                          f"and {hb})", "compare networks trained with the same validation split")
 
 
 def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, options: TrainOptions,
@@ -148,6 +165,8 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
         writer.create(name=name, kind="lmc", config=identity,
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("lmc", attrs=result.attrs(a, b, settings))
+        if data.provenance is not None:
+            writer.write_section("data", attrs=data.provenance[0], arrays=data.provenance[1])
         if result.layer_jaccard:
             writer.write_section("masks", attrs={"layers": list(result.layer_jaccard),
                                                  "jaccard": list(result.layer_jaccard.values())})
@@ -202,6 +221,7 @@ class PairResult:
                 out[f"{split}/{key}_barrier"] = b[key]
                 out[f"{split}/{key}_barrier_alpha"] = b[f"{key}_alpha"]
                 out[f"{split}/{key}_barrier_straight"] = b[f"{key}_straight"]
+                out[f"{split}/{key}_barrier_at_endpoint"] = float(b[f"{key}_at_endpoint"])
         for split, values in (("test", self.test), ("train", self.train)):
             for key in ("error", "loss"):
                 out[f"{split}/{key}_a"] = float(values[key][0])
@@ -296,9 +316,12 @@ def pair_distances(store: Store, a: Endpoint, b: Endpoint, template, state_a, st
 
     Weight-space distances are over the conv/linear weights (`template.prunable`). The angular
     distance is 2·angle/π (0 same direction, 1 orthogonal, 2 opposite) over the weights both
-    masks keep. The normalised L2 divides ‖θA − θB‖ by the mean of ‖θA − θP‖ and ‖θB − θP‖,
-    where P is the latest point both runs' histories share (each child's travel measured from
-    P under its own mask, the point it actually started from); None when they share none.
+    masks keep. The normalised L2 is ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), where
+    P is the latest point both runs' histories share and PA = P ⊙ mA, PB = P ⊙ mB are the points
+    each actually started from: how far apart their displacements are, in units of how far they
+    travelled. With one mask (or none) PA = PB and it is ‖θA − θB‖ / travel; with different masks
+    the gap between the starting points, ‖PA − PB‖, is left out (stored as start_gap), so the value
+    stays in [0, 2] and comparable. None when the runs share no point.
     """
     names = list(template.prunable)
     masks = None if mask_a is None and mask_b is None else (mask_a, mask_b)
@@ -312,8 +335,10 @@ def pair_distances(store: Store, a: Endpoint, b: Endpoint, template, state_a, st
     out["l2_normalized"] = None
     if parent is not None:
         p = store.open(parent[0]).checkpoint(parent[1]).model
-        travel = (l2_distance(ma, _masked(p, full_a), names) + l2_distance(mb, _masked(p, full_b), names)) / 2
-        out["l2_normalized"] = out["l2"] / travel if travel > 0 else None
+        start_a, start_b = _masked(p, full_a), _masked(p, full_b)
+        value = normalized_l2_distance(ma, mb, start_a, names, parent_b=start_b)
+        out["l2_normalized"] = None if math.isnan(value) else value
+        out["start_gap"] = l2_distance(start_a, start_b, names)
     out["disagreement"] = disagreement(template, ma, mb, test_x, batch_size=batch_size)
     layers: dict[str, float] = {}
     out["mask_jaccard"] = None

@@ -28,9 +28,14 @@ from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
 from .code import code_record, warn_if_changed
+from .provenance import data_provenance
 from .subsets import subset_index
 
-CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+# train/*: the network evaluated on the un-augmented training split (at the end; at every evaluation
+# with eval_train). train_running/*: the running average over the training minibatches since the
+# last evaluation (runs stored before issue 9 hold that average under train/*).
+CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
+              "train_running/loss", "train_running/acc")
 Progress = Callable[[int, int], None]
 
 
@@ -109,7 +114,7 @@ def summarize(curves: dict[str, list[float]], plan: Plan) -> dict[str, float]:
         return curves.get(key, [])
 
     metrics: dict[str, float] = {"steps": float(plan.total_steps), "iters_per_epoch": float(plan.iters_per_epoch)}
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "train_running"):
         for m in ("loss", "acc"):
             values = col(f"{split}/{m}")
             if values and not math.isnan(values[-1]):
@@ -193,7 +198,12 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
         index = torch.as_tensor(subset_index(store, configs[0].data, train_y.cpu().numpy()), device=device)
         train_x, train_y = train_x[index], train_y[index]
     plan = Plan.make(configs[0], len(train_y))
-    evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
+    provenance = data_provenance(dataset, configs[0].data, mean=train_split.mean, std=train_split.std)
+    if configs[0].data.subset is not None:
+        provenance[0]["trained_on"] = f"{len(train_y)} positions of the training split (data.subset)"
+    # The data the network trains on (the subset, for a diet pre-training), without augmentation.
+    evals = [EvalSet("train", train_x, train_y, every=bool(configs[0].eval_train)),
+             EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
 
     pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
     writers: list[RunWriter] = []
@@ -212,7 +222,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
             name = names[index] if names else (
                 options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
             member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
-                                                     len(configs), name or config.default_name())
+                                                     len(configs), name or config.default_name(), provenance)
             resuming = bool(curves["step"]) and curves["step"][-1] == start
             pending.setdefault((start, resuming), []).append((index, member, writer, curves, offset))
 
@@ -234,7 +244,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
 
 
 def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset, plan: Plan,
-             device: torch.device, options: TrainOptions, population: int, name: str):
+             device: torch.device, options: TrainOptions, population: int, name: str, provenance=None):
     """The member to train for `config`, the step it starts at, and the curves it has so far."""
     run_id = config.run_id()
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes, seed=config.seeds.init,
@@ -277,6 +287,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
                    "population_size": population, "data_dir": str(data_root(options.data_dir))}
     writer.create(name=name, kind="train", config={**config.to_dict(), **code_record(config)},
                   environment=environment, parent=parent, plan=plan.describe(), mask=mask)
+    if provenance is not None:
+        writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
     return member, start, empty, 0.0
 
 

@@ -67,6 +67,11 @@ class ImpConfig:
 
     def to_dict(self) -> dict[str, Any]:
         extra = {"pretrained": list(self.pretrained)} if self.pretrained else {}  # older IDs unchanged
+        if self.controls or self.prune.criterion == "random" or self.ticket_from:
+            # Control, random-pruning and transferred-output draws are seeded from the run's own seeds
+            # since issue 9 (they depended on replicate and level alone): such runs get new IDs, so an
+            # old run is never extended with levels drawn the new way.
+            extra["draws"] = "run-seeds"
         return {**extra,
             "train": self.train.to_dict(),
             "prune": {"fraction": self.prune.fraction, "scope": self.prune.scope, "criterion": self.prune.criterion,

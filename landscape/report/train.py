@@ -20,10 +20,13 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from .framework import HTML, Run, Section, Table, details, escape, plotly_text, section_for
+from .training_metrics import honest_curves, honest_metrics
 
-SPLITS = ("train", "val", "test")
-SPLIT_DASH = {"train": "solid", "val": "dash", "test": "dot"}
-SPLIT_LABEL = {"train": "train", "val": "validation", "test": "test"}
+SPLITS = ("train", "train_running", "val", "test")
+SPLIT_DASH = {"train": "solid", "train_running": "longdashdot", "val": "dash", "test": "dot"}
+SPLIT_LABEL = {"train": "training split", "train_running": "train (running avg)", "val": "validation",
+               "test": "test"}
+
 PALETTE = qualitative.Plotly + qualitative.D3
 FONT = ('system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
         '"Liberation Sans", sans-serif')
@@ -45,7 +48,10 @@ def train_sections(runs: list[Run]) -> list[Section]:
                if fig is not None]
     curves_intro = ("Loss and accuracy against the iteration. "
                     + ("Each run has a colour; " if plural else "")
-                    + "solid lines are the training split, dashed validation, dotted test. "
+                    + "solid lines (points) are the network evaluated on the un-augmented training split (at the "
+                    "end, or at every evaluation with --eval-train), dash-dotted the running average over the "
+                    "training minibatches since the previous evaluation (augmented, under changing weights: not "
+                    "the network's accuracy on the training split), dashed validation, dotted test. "
                     "Points that were not measured are skipped, so a line joins the measured "
                     "points. Hover for the run, iteration, epoch and value; click a legend entry "
                     "to hide it, double-click to show it alone.")
@@ -207,7 +213,7 @@ def _curve(run: Run, key: str, length: int) -> np.ndarray | None:
 
 
 def _curves(run: Run) -> dict:
-    return getattr(run, "curves", None) or {}
+    return honest_curves(getattr(run, "curves", None) or {})
 
 
 def _colour(index: int) -> str:
@@ -267,6 +273,10 @@ def summary_table(run: Run) -> Table:
          f"{_pct(m.get('final/test/acc'))} / {_loss(m.get('final/test/loss'))}"],
         ["final val accuracy / loss",
          f"{_pct(m.get('final/val/acc'))} / {_loss(m.get('final/val/loss'))}"],
+        ["final train accuracy / loss (the network on the un-augmented training split)",
+         f"{_pct(m.get('final/train/acc'))} / {_loss(m.get('final/train/loss'))}"],
+        ["running train accuracy / loss (mean over the last interval's augmented minibatches)",
+         f"{_pct(m.get('final/train_running/acc'))} / {_loss(m.get('final/train_running/loss'))}"],
         ["best val accuracy", _pct(m.get("best/val/acc"))],
         ["minimum val loss", _min_val_loss(m)],
         ["training time", _duration(m.get("train_time_s"))],
@@ -288,8 +298,7 @@ def _config(run: Run) -> dict:
 
 
 def _metrics(run: Run) -> dict:
-    metrics = getattr(run, "metrics", None)
-    return metrics if isinstance(metrics, dict) else {}
+    return honest_metrics(run)
 
 
 def _section(config: dict, key: str) -> dict:

@@ -116,6 +116,14 @@ class TrainConfig:
     # Replace the starting weights by a fresh draw from the init distribution (seeds.init):
     # "reinit", or "rescaled-reinit" (rescaled so each unit's input variance survives the mask).
     reinit: str | None = None
+    # Stop here, before the end of `steps`: the run is then the first `stop` steps of the run that
+    # `steps` describes (the learning rate at step t is that schedule's), as scoring runs (EL2N,
+    # GraNd at step t) and data-diet pre-training need. None: train to the end of `steps`.
+    stop: str | None = field(default=None, metadata=_OMIT_IF_NONE)
+    # Evaluate the network on the un-augmented training split at every evaluation step (True), not
+    # only at the end (None). Either way `train/*` is the network's own accuracy and loss on the
+    # training split; the running average of the training minibatches is `train_running/*`.
+    eval_train: bool | None = field(default=None, metadata=_OMIT_IF_NONE)
 
     # -- identity ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +162,8 @@ class TrainConfig:
             start=StartFrom(**{**start, "fresh": tuple(start.get("fresh", ()))}) if start else None,
             mask=data.get("mask"),
             reinit=data.get("reinit"),
+            stop=data.get("stop"),
+            eval_train=data.get("eval_train"),
         )
 
     # -- checks -----------------------------------------------------------------------------
@@ -192,6 +202,8 @@ class TrainConfig:
             raise ConfigError(f"width {self.model.width} must be positive")
         if Step.parse(self.steps).value <= 0:
             raise ConfigError(f"training length {self.steps} must be positive", "e.g. --steps 2ep")
+        if self.stop is not None and Step.parse(self.stop).value <= 0:
+            raise ConfigError(f"stopping point {self.stop} must be positive", "stop after at least 1it")
         if Step.parse(self.eval_every).value <= 0:
             raise ConfigError(f"--eval-every {self.eval_every} must be positive", "e.g. 1ep or 500it")
         for seed in dataclasses.astuple(self.seeds):
@@ -201,6 +213,8 @@ class TrainConfig:
         return replace(
             self,
             steps=str(Step.parse(self.steps)),
+            stop=None if self.stop is None else str(Step.parse(self.stop)),
+            eval_train=True if self.eval_train else None,
             eval_every=str(Step.parse(self.eval_every)),
             checkpoint_at=parse_step_list(",".join(self.checkpoint_at)),
             optim=replace(o, warmup=str(Step.parse(o.warmup)),
@@ -257,7 +271,7 @@ def recipe(model: str, dataset: str, **overrides: Any) -> TrainConfig:
                       split_seed=values.get("split_seed", 0),
                       augment=values.get("augment", default_augment(dataset)), adapt=values.get("adapt"))
     model_cfg = ModelConfig(name=model, init=values.get("init", "kaiming_normal"), width=values.get("width", 1.0))
-    top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at") if k in values}
+    top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at", "eval_train") if k in values}
     if "checkpoint_at" in top and isinstance(top["checkpoint_at"], str):
         top["checkpoint_at"] = parse_step_list(top["checkpoint_at"])
     return TrainConfig(model=model_cfg, data=data, optim=optim, seeds=seeds, **top).validate()
