@@ -40,7 +40,15 @@ def _options(args: dict[str, Any], progress):
     from landscape.api import TrainOptions
 
     return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args["population_path"], name=args["name"], progress=progress)
+                        path=args["population_path"], name=args["name"], progress=progress,
+                        rename=args.get("rename", False), notify=note)
+
+
+def note(text: str) -> None:
+    """Something the user should know that is not the result (a name added to a run...): on stderr."""
+    from .progress import stderr
+
+    stderr.print(f"note: {text}", highlight=False, soft_wrap=True)
 
 
 def _print_runs(runs, store: str | None) -> None:

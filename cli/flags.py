@@ -18,6 +18,9 @@ def _recipe(name: str, annotation: Any, help: str, *decls: str):
     return _flag(name, Optional[annotation], None, f"{help} [default: recipe]", *decls, show_default=False)
 
 
+RENAME = _flag("rename", bool, False, "Move --name to this run from the run that holds it (else that is an error).",
+              "--rename")
+
 TRAIN_FLAGS = [
     _flag("model", str, "lenet_300_100", "Network, e.g. lenet_300_100, conv4, resnet20 (see `landscape models`)."),
     _flag("dataset", str, "digits", "Dataset: mnist, cifar10, digits, imagefolder:PATH... (see `landscape data list`)."),
@@ -44,7 +47,9 @@ TRAIN_FLAGS = [
     _flag("width", float, 1.0, "Width multiplier of the network."),
     _flag("checkpoint_at", str, "0,end", "Steps to keep weights at, e.g. 0,100it,2ep,end."),
     _flag("eval_every", str, "1ep", "Evaluate on validation and test every this many steps."),
-    _flag("name", Optional[str], None, "A readable name for the run.", show_default=False),
+    _flag("name", Optional[str], None, "A readable name for the run: up to 100 letters, digits and -_.@; on a run "
+          "that exists under another name, an added name.", show_default=False),
+    RENAME,
     _flag("device", str, "auto", "cpu, cuda or auto."),
     _flag("population_path", str, "auto", "Population layout: auto, loop or vmap."),
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",

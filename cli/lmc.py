@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .flags import _flag, with_flags
+from .flags import RENAME, _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
 500it, 2ep, 5k or end), `IMP@L` (level L of an IMP run: the ticket of replicate 0; `IMP@0` is the dense
@@ -22,6 +22,7 @@ _WHERE = [
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
+    RENAME,
 ]
 
 LMC_FLAGS = [
@@ -55,8 +56,11 @@ def _settings(args: dict[str, Any]):
 def _options(args: dict[str, Any], progress=None):
     from landscape.api import TrainOptions
 
+    from .commands import note
+
     return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress)
+                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress,
+                        rename=args.get("rename", False), notify=note)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,20 +83,61 @@ def imp(
     commands.imp({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
 
 
-@app.command("ls", epilog="**Example**\n\n    landscape ls --store runs/")
-def list_runs(store: StoreOpt = None) -> None:
-    """List the runs in the store."""
-    from landscape.cli import commands
+@app.command("ls", epilog="""**Examples**
 
-    commands.list_runs(store)
+    landscape ls --store runs/
+
+    landscape ls --kind imp --dataset mnist --name 'fc-*'
+
+    landscape ls --all --json | jq '.runs[].id'
+
+`--json` prints one document: {"store": PATH, "runs": [{"id", "name", "aliases", "kind", "status",
+"model", "dataset", "test_acc", "sparsity", "size_bytes", "created", "parent", "imp"}]} (fractions as
+fractions, null where a figure does not apply).
+""")
+def list_runs(
+    store: StoreOpt = None,
+    kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind: train, imp, lmc, instability, scores, diet.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only runs of this model.", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Only runs on this dataset.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Option(help="Only runs whose name (or an alias) matches this glob, e.g. 'fc-*'.", show_default=False)] = None,
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status: complete, running, damaged...", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list the member runs of IMP runs (hidden by default).")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """List the runs in the store: kind, model, dataset, status, accuracy, sparsity, size on disk."""
+    from landscape.api.inspect import Filters
+    from landscape.cli import inspect
+
+    inspect.list_runs(store, Filters(kind, model, dataset, name, status, all_), json_)
 
 
-@app.command(epilog="**Examples**\n\n    landscape show 3f9a1c\n\n    landscape show lenet_300_100-mnist-adam-s0")
-def show(run: Annotated[str, typer.Argument(help="Run ID, unique ID prefix, or name.")], store: StoreOpt = None) -> None:
-    """Show one run: configuration, metrics, checkpoints, environment."""
-    from landscape.cli import commands
+@app.command(epilog="""**Examples**
 
-    commands.show(run, store)
+    landscape show 3f9a1c
+
+    landscape show lenet_300_100-mnist-adam-s0
+
+    landscape show fc-lenet              # an IMP run: its level table
+
+    landscape show fc-lenet@3            # the level-3 ticket: its sparsity per layer
+
+    landscape show fc-lenet@3/reinit/r1  # any reference `landscape lmc` accepts
+
+    landscape show 3f9a1c --json
+
+`--json` prints one document: the keys of `landscape ls --json` plus "path", "reference", "config",
+"metrics", "environment", "checkpoints", "resume_step", and "levels" (IMP runs) or "layers" (runs with a mask).
+""")
+def show(
+    run: Annotated[str, typer.Argument(help="RUN (ID, ID prefix, name), RUN:STEP or IMP@L[/ROLE][/rR].")],
+    store: StoreOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+) -> None:
+    """Show one run: configuration, metrics, checkpoints, environment; IMP levels; a ticket's sparsity per layer."""
+    from landscape.cli import inspect
+
+    inspect.show(run, store, json_)
 
 
 @app.command(epilog="""**Examples**

@@ -32,7 +32,8 @@ from ..train.config import SubsetSpec, TrainConfig
 from .imp import imp
 from .scores import scores
 from .subsets import load_scores
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import check_name, claim, generated
+from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
     options = replace(options or TrainOptions(), **option_values)
     store = Store(options.store)
+    check_name(options.name)
     store.ensure_writable()
     dataset = load_for(train_config, options.data_dir)
     # IMP gets the configuration as asked for (its validation size left to default as `landscape
@@ -94,13 +96,15 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
         scores_id, score_values, _ = load_scores(store, ref, train_config.data)
         spec = replace(spec, scores=scores_id)
     pretrain = _pretrain_configs(train_config, spec, request)
+    claim(store, _diet_id(spec, pretrain[0], request), options.name, options.rename)
     labels = _train_labels(dataset, train_config)
     index = select_subset(spec, labels, score_values)
 
     runs = train(pretrain, replace(options, name=None),
                  names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
     diet_id = _diet_id(spec, pretrain[0], request)
-    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}"
+    name = options.name or generated(
+        store, diet_id, f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}")
     with store.writer(diet_id) as writer:
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
@@ -118,6 +122,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
             imp_run = imp(_imp_config(requested, request, tuple(r.id for r in runs)), request.then_imp.levels,
                           replace(options, name=f"{name}-imp"))
             writer.write_section("imp", attrs={"run": imp_run.id})
+    tell_names(store, [store.open(diet_id)], [options.name], options)
     return store.open(diet_id)
 
 

@@ -27,7 +27,8 @@ from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import claim, generated
+from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
@@ -48,9 +49,10 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
     template, rewind_step = _check_request(config, options)
 
     imp_id = config.run_id()
+    claim(store, imp_id, options.name, options.rename)
     with store.writer(imp_id) as writer:
         if not store.exists(imp_id):
-            writer.create(name=options.name or config.default_name(), kind="imp", config=config.to_dict(),
+            writer.create(name=options.name or generated(store, imp_id, config.default_name()), kind="imp", config=config.to_dict(),
                           environment={**describe(resolve_device(options.device))},
                           plan={"rewind_step": rewind_step})
         run = store.open(imp_id)
@@ -93,6 +95,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                 run_attrs={"levels_done": max(done | {level})})
             done.add(level)
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
+    tell_names(store, [store.open(imp_id)], [options.name], options)
     return store.open(imp_id)
 
 

@@ -25,7 +25,8 @@ from .lmc import LmcSettings, lmc_between, split_values
 from .refs import Endpoint, resolve_endpoint
 from .requests import DataCache, request_id
 from .siblings import plan_siblings, train_siblings
-from .train import TrainOptions, resolve_device
+from .names import claim, generated
+from .train import TrainOptions, resolve_device, tell_names
 
 
 
@@ -134,12 +135,15 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     identity = {"run": source.run.id, "steps": candidates, "siblings": siblings, "find_onset": find_onset,
                 "threshold": threshold, "lmc": settings.identity()}
     inst_id = request_id("instability", identity)
+    claim(store, inst_id, options.name, options.rename)
     if store.exists(inst_id) and store.open(inst_id).complete:
+        tell_names(store, [store.open(inst_id)], [options.name], options)
         return store.open(inst_id)
     ctx = _Context(store, source, siblings, settings, options, cache)
     with store.writer(inst_id) as writer:
         if not store.exists(inst_id):
-            writer.create(name=options.name or f"instability-{source.run.name}", kind="instability",
+            writer.create(name=options.name or generated(store, inst_id, f"instability-{source.run.name}"),
+                          kind="instability",
                           config=identity, environment={**describe(device),
                                                         "data_dir": str(data_root(options.data_dir))},
                           parent=source.run.id)
@@ -203,7 +207,7 @@ def _measure_point(ctx: _Context, k: int) -> Point:
     """Spawn and train the siblings at step k, and interpolate between every pair."""
     source = replace(ctx.source, step=k, step_given=True)
     plan = plan_siblings(ctx.store, source, ctx.count)
-    runs = train_siblings(plan, replace(ctx.options, name=f"{ctx.source.run.name}-sib{plan.step}it"))
+    runs = train_siblings(plan, replace(ctx.options, name=None))
     ctx.trained.append(k)
     ends = [resolve_endpoint(ctx.store, f"{r.id}:end") for r in runs]
     pairs = [list(p) for p in itertools.combinations(range(len(ends)), 2)]

@@ -30,7 +30,8 @@ from ..store import Run, Store
 from ..train.engine import Member, NoHooks, Plan, train_population
 from .lmc import LmcSettings, lmc
 from .siblings import siblings
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import claim, generated
+from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes
 
@@ -44,7 +45,9 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
     _check_steps(config, plan_for(config.train, dataset))  # every size and step, before anything is trained
     run_id = config.run_id()
+    claim(store, run_id, options.name, options.rename)
     if store.exists(run_id) and store.open(run_id).complete:
+        tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
 
     device = resolve_device(options.device)
@@ -62,7 +65,7 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     with store.writer(run_id) as writer:
         if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited
             return store.open(run_id)
-        writer.create(name=options.name or config.default_name(), kind="scores", config=config.to_dict(),
+        writer.create(name=options.name or generated(store, run_id, config.default_name()), kind="scores", config=config.to_dict(),
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("scores", attrs={
             "method": config.method, "description": DESCRIPTIONS[config.method], "higher_is_harder": True,

@@ -26,6 +26,7 @@ from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
+from .names import adopt, claim, generated
 from .subsets import subset_index
 
 CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
@@ -42,6 +43,8 @@ class TrainOptions:
     path: str = "auto"  # population layout: auto | loop | vmap
     name: str | None = None  # a population's members are named NAME-r0, NAME-r1...
     progress: Progress | None = None
+    rename: bool = False  # move `name` from the run that holds it (else that is an error)
+    notify: Callable[[str], None] | None = None  # told what happened to names, in words
     # The least time between resume points that are not requested checkpoints: each is a rewrite of
     # the run file, so they are spaced out in time rather than in steps.
     save_interval_s: float = field(default_factory=lambda: float(os.environ.get("LANDSCAPE_SAVE_INTERVAL", 5.0)))
@@ -174,6 +177,10 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     masks = list(masks) if masks is not None else [None] * len(configs)
     _check_population(configs)
     store = Store(options.store)
+    chosen = [options.name and (options.name if len(configs) == 1 else f"{options.name}-r{i}")
+              for i in range(len(configs))]
+    for config, name in zip(configs, chosen):
+        claim(store, config.run_id(), name, options.rename)
     store.ensure_writable()
     device = resolve_device(options.device)
 
@@ -201,10 +208,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
                 writer.close()
                 continue
             writers.append(writer)
-            name = names[index] if names else (
-                options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
+            name = chosen[index] or generated(store, run_id, names[index] if names else config.default_name())
             member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
-                                                     len(configs), name or config.default_name())
+                                                     len(configs), name)
             resuming = bool(curves["step"]) and curves["step"][-1] == start
             pending.setdefault((start, resuming), []).append((index, member, writer, curves, offset))
 
@@ -221,7 +227,17 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     finally:
         for writer in writers:
             writer.close()
-    return [store.open(c.run_id()) for c in configs]
+    runs = [store.open(c.run_id()) for c in configs]
+    tell_names(store, runs, chosen, options)
+    return [store.open(r.id) for r in runs]
+
+
+def tell_names(store: Store, runs: Sequence[Run], chosen: Sequence[str | None], options: TrainOptions) -> None:
+    """Give each run the name asked for (an alias if it existed under another) and say so."""
+    for run, name in zip(runs, chosen):
+        note = adopt(store, run, name, options.rename)
+        if note and options.notify:
+            options.notify(note)
 
 
 def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset, plan: Plan,

@@ -20,6 +20,7 @@ import torch
 
 from ..errors import StoreError
 from . import layout
+from .curves import Curve, with_steps
 from .files import RunLock, atomic_update, remove_stale_temps
 
 DEFAULT_STORE = "landscape-store"
@@ -60,7 +61,7 @@ class Run:
                 self.created: str = attrs.get("created", "")
                 self.config: dict[str, Any] = json.loads(attrs["config_json"])
                 self.environment: dict[str, Any] = layout.read_attrs(f["environment"]) if "environment" in f else {}
-                self.curves: dict[str, np.ndarray] = layout.read_curves(f["curves"]) if "curves" in f else {}
+                self.curves: dict[str, Curve] = with_steps(layout.read_curves(f["curves"]) if "curves" in f else {})
                 self.metrics: dict[str, float] = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
                 self.checkpoint_steps: list[int] = sorted(int(s) for s in f.get("checkpoints", {}))
                 self.resume_step: int | None = int(f["resume"].attrs["step"]) if "resume" in f else None
@@ -289,6 +290,12 @@ class Store:
             step = Step.parse(step_text).resolve(int(run.plan.get("iters_per_epoch", 1)))
         run.checkpoint(step)  # a clear error if that step was never stored
         return run.id, step
+
+    def to_dataframe(self, kind: str | None = None):
+        """One row per run with its configuration and metrics (pandas, an optional extra)."""
+        from .frame import to_dataframe
+
+        return to_dataframe(self, kind)
 
     def runs(self, kind: str | None = None) -> list[Run]:
         """Every readable run (optionally of one kind), opened."""
