@@ -16,7 +16,7 @@ from landscape.errors import ConfigError
 from .progress import step_progress
 
 # Not on a terminal (a pipe, a log), rich would squeeze tables into 80 columns and cut IDs short.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+out = Console(highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _pct(value: Any) -> str:
@@ -139,26 +139,39 @@ def imp(args: dict[str, Any]) -> None:
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
                        pretrained=pretrained)
+    printed: set[int] = set()
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
-        run = run_imp(config, args["levels"], _options(args, progress))
-    print_imp(run, args["store"])
+        def on_level(run, level: int) -> None:
+            progress.line(level_line(run, level, args["store"]))
+            printed.add(level)
+
+        run = run_imp(config, args["levels"], _options(args, progress), on_level=on_level)
+    print_imp(run, args["store"], printed)
 
 
-def print_imp(run, store_dir: str | None) -> None:
+def level_line(run, level: int, store_dir: str | None) -> str:
+    """One IMP level's figures: weights remaining, final test accuracy of the ticket and each control."""
     from landscape.store import Store
 
+    store = Store(store_dir) if store_dir else Store(run.path.parent)
+    record = run.section(f"levels/{level:03d}")
+    accs = []
+    for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
+        if role in record:
+            values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
+            accs.append(f"{role} {_pct(sum(values) / len(values))}")
+    return (f"  level {level:2d}  {100 * record['density']:6.2f}% remaining  final test acc: "
+            + "  ".join(accs))
+
+
+def print_imp(run, store_dir: str | None, printed: set[int] = frozenset()) -> None:
     out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels, "
               f"rewind to {run.config['rewind']} -> {run.path}")
-    store = Store(store_dir)
     for level in run.sections("levels"):
-        record = run.section(f"levels/{level}")
-        accs = []
-        for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
-            if role in record:
-                values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
-                accs.append(f"{role} {_pct(sum(values) / len(values))}")
-        out.print(f"  level {int(level):2d}  {100 * record['density']:6.2f}% remaining  " + "  ".join(accs))
-    out.print(f"next: landscape report {run.id}" + (f" --store {store_dir}" if store_dir else ""))
+        if int(level) not in printed:
+            out.print(level_line(run, int(level), store_dir))
+    out.print(f"next: landscape report {run.id}; landscape show {run.id} (the level table)"
+              + (f" --store {store_dir}" if store_dir else ""))
 
 
 def list_runs(store_dir: str | None) -> None:
@@ -207,16 +220,26 @@ def show(ref: str, store_dir: str | None) -> None:
 
 
 def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir: str | None) -> None:
+    from landscape.api.context import readable_store
+    from landscape.api.names import open_run
     from landscape.report import build_report, write_report
-    from landscape.store import Store
 
-    store = Store(store_dir)
-    runs = [store.open(ref) for ref in refs]
+    store = readable_store(store_dir)
+    runs = [open_run(store, ref) for ref in refs]
     path = out_path or store.root / "reports" / f"{'-'.join(r.id for r in runs)[:80]}.html"
+    created = not Path(path).parent.exists()
     written = write_report(build_report(runs), path)
+    if created:
+        note(f"created the folder {Path(written).parent}")
     out.print(f"report written to {written}")
     if open_browser:
-        webbrowser.open(Path(written).resolve().as_uri())
+        url = Path(written).resolve().as_uri()
+        try:
+            opened = webbrowser.open(url)
+        except Exception:  # a broken $BROWSER entry: the report is written all the same
+            opened = False
+        if not opened:
+            note(f"no browser could be started here; open {Path(written).resolve()} in one")
 
 
 def list_models() -> None:

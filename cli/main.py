@@ -1,6 +1,7 @@
 """`landscape`: the command line. Each command parses its flags and makes one call into the library."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,11 +15,37 @@ app = typer.Typer(
     name="landscape", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     help="Loss-landscape diagnostics for lottery-ticket research: train, prune, interpolate, report.",
-    epilog="Start with `landscape train --help`. Runs go to ./landscape-store (or --store / LANDSCAPE_STORE).",
+    epilog="""Start with `landscape train --help`. Runs go to ./landscape-store (or --store / LANDSCAPE_STORE).
+
+**Environment variables**
+
+* `LANDSCAPE_STORE`: the store directory (default ./landscape-store; --store wins)
+* `LANDSCAPE_DATA`: the data root (default ./data; --data-dir wins)
+* `LANDSCAPE_CACHE`: where decoded datasets are cached (default: the user cache folder, e.g. ~/.cache/landscape)
+* `LANDSCAPE_PROGRESS`: progress on stderr: `bar` (live bar; the default on a terminal), `lines` (one status line every `LANDSCAPE_PROGRESS_EVERY` seconds, 30 by default; the default when stderr is not a terminal), `off`
+* `LANDSCAPE_SAVE_INTERVAL`: least seconds between resume points of a training run (default 5)
+* `LANDSCAPE_MIRROR`: `data fetch` downloads from this URL or folder instead of the official sites
+* `OMP_NUM_THREADS`: PyTorch's CPU threads (1 is fastest for small networks on a busy machine)
+""",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from landscape import __version__
+
+        print(f"landscape {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version,
+                                                is_eager=True)] = False) -> None:
+    pass
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list them, fetch the official files.")
 app.add_typer(data_app, name="data")
 
+_DEFAULT_STORE = os.environ.get("LANDSCAPE_STORE") or "landscape-store"
 StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Store directory [env LANDSCAPE_STORE; default ./landscape-store].", show_default=False)]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Data root [env LANDSCAPE_DATA; default ./data].", show_default=False)]
 
@@ -148,7 +175,7 @@ def show(
 """)
 def report(
     runs: Annotated[list[str], typer.Argument(help="Runs to report on (ID, prefix or name); several overlay.")],
-    out: Annotated[Optional[Path], typer.Option(help="HTML file to write. [default: <store>/reports/<runs>.html]", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help=f"HTML file to write; a missing folder is created. [default: {_DEFAULT_STORE}/reports/RUN-IDS.html]", show_default=False)] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
     store: StoreOpt = None,
 ) -> None:

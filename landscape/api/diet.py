@@ -33,7 +33,7 @@ from .imp import imp
 from .scores import scores
 from .subsets import load_scores
 from .names import check_name, claim, generated
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_device, resolve_val_size, tell_names, train
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     # Scores: given, or computed now (the one long step before the pre-training).
     score_values = None
     if request.subset != "random":
+        if not request.scores_from:
+            phase(options, f"scores ({request.score}, {request.score_runs} runs)")
         ref = request.scores_from or scores(
             ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score, request.score_at,
                          request.score_runs), replace(options, name=None)).id
@@ -100,6 +102,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     labels = _train_labels(dataset, train_config)
     index = select_subset(spec, labels, score_values)
 
+    phase(options, f"pre-training on the {spec.order} subset ({spec.size:,} examples)")
     runs = train(pretrain, replace(options, name=None),
                  names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
     diet_id = _diet_id(spec, pretrain[0], request)

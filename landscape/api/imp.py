@@ -14,6 +14,7 @@ different input shape adapts the images to the ticket's (see landscape.data.adap
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 
@@ -28,13 +29,16 @@ from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
 from .names import claim, generated
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_device, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
 
-def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **option_values) -> Run:
-    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run."""
+def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
+        on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run.
+
+    `on_level(run, level)` is called as each level is recorded (levels already stored included)."""
     options = replace(options or TrainOptions(), **option_values)
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
@@ -61,7 +65,11 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
 
         member_options = replace(options, name=None)
         name = run.name
+        replicates = f" × {config.replicates} replicates" if config.replicates > 1 else ""
+        phase(options, f"level 0/{levels} · dense{replicates}")
         dense = _level_zero(config, done, writer, member_options, name)
+        if on_level:
+            on_level(store.open(imp_id), 0)
         masks = {r: full_mask(template) for r in range(config.replicates)}
         tickets = dict(dense)
         for level in range(1, levels + 1):
@@ -69,7 +77,12 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                 record = store.open(imp_id).section(f"levels/{level:03d}")
                 tickets = {r: rid for r, rid in enumerate(record["ticket"])}
                 masks = {r: store.open(tickets[r]).mask() for r in tickets}
+                if on_level:
+                    on_level(store.open(imp_id), level)
                 continue
+            controls = len(config.controls)
+            phase(options, f"level {level}/{levels} · ticket" + (f" + {controls} control{'s' * (controls > 1)}"
+                                                                  if controls else "") + replicates)
             branches = []
             for r in range(config.replicates):
                 if source is None:
@@ -94,6 +107,8 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                        "kept": [counts[n][0] for n in counts], "total": [counts[n][1] for n in counts]},
                 run_attrs={"levels_done": max(done | {level})})
             done.add(level)
+            if on_level:
+                on_level(store.open(imp_id), level)
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
     tell_names(store, [store.open(imp_id)], [options.name], options)
     return store.open(imp_id)

@@ -26,7 +26,7 @@ from .refs import Endpoint, resolve_endpoint
 from .requests import DataCache, request_id
 from .siblings import plan_siblings, train_siblings
 from .names import claim, generated
-from .train import TrainOptions, resolve_device, tell_names
+from .train import TrainOptions, phase, resolve_device, tell_names
 
 
 
@@ -152,6 +152,9 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
 
         def measure(k: int) -> Point:
             if k not in points:
+                count = f"{len(ctx.trained) + 1} measured, bisecting" if find_onset else \
+                    f"{candidates.index(k) + 1}/{len(candidates)}"
+                phase(options, f"k = {k}it ({count})")
                 points[k] = _measure_point(ctx, k)
                 writer.write_section(f"points/{k:09d}", attrs=points[k].attrs())
                 if on_point:

@@ -61,6 +61,13 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"unknown device {name!r}", "use cpu, cuda or auto") from None
 
 
+def phase(options: TrainOptions, text: str) -> None:
+    """Tell the progress display where a long request is (`options.progress.phase`, if it has one)."""
+    say = getattr(options.progress, "phase", None)
+    if say is not None:
+        say(text)
+
+
 def population_key(config: TrainConfig) -> str:
     """What members of one population must share: everything but seeds, start point, mask and
     how the starting weights are drawn."""
