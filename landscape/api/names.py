@@ -39,7 +39,7 @@ def check_name(name: str | None) -> str | None:
 
 
 def aliases(run: Run) -> list[str]:
-    return list(run.section(SECTION).get("aliases", []))
+    return list(run.section(SECTION).get("aliases") or [])
 
 
 def _alias_owners(store: Store, name: str) -> list[str]:

@@ -26,7 +26,7 @@ from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
-from .names import adopt, claim, generated
+from .names import adopt, check_name, claim, generated
 from .subsets import subset_index
 
 CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
@@ -184,6 +184,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     masks = list(masks) if masks is not None else [None] * len(configs)
     _check_population(configs)
     store = Store(options.store)
+    check_name(options.name)
     chosen = [options.name and (options.name if len(configs) == 1 else f"{options.name}-r{i}")
               for i in range(len(configs))]
     for config, name in zip(configs, chosen):
