@@ -293,7 +293,7 @@ def print_scores(run, store_dir: str | None) -> None:
               f"mean over {run.config['runs']} run(s) at {run.config['at']} in {m.get('time_s', 0):.1f}s -> {run.path}")
     q = np.nanpercentile(score, [0, 10, 50, 90, 100])
     out.print("  min {:.4g}  10% {:.4g}  median {:.4g}  90% {:.4g}  max {:.4g}".format(*q)
-              + (f"  (runs agree: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
+              + (f"  (each run against the mean: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
     out.print(f"next: landscape diet --scores-from {run.id} ... ; landscape report {run.id}"
               + (f" --store {store_dir}" if store_dir else ""))
 

@@ -381,10 +381,22 @@ def _unique(runs: Iterable[Run]) -> list[Run]:
 
 
 def _default_title(runs: list[Run], by_kind: dict[str, list[Run]]) -> str:
-    kinds = ", ".join(by_kind)
     if len(runs) == 1:
-        return f"Report on {kinds} run {runs[0].name}"
-    return f"Report on {len(runs)} {kinds} runs"
+        kind = KIND_NAMES.get(runs[0].kind, runs[0].kind)
+        return f"Report on {_article(kind)} {kind} run: {runs[0].name}"
+    parts = [(f"{_article(KIND_NAMES.get(kind, kind))} {KIND_NAMES.get(kind, kind)} run" if len(group) == 1
+              else f"{len(group)} {KIND_NAMES.get(kind, kind)} runs") for kind, group in by_kind.items()]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Report on {len(runs)} runs: {listed}" if len(parts) > 1 else f"Report on {listed}"
+
+
+# How a kind reads in a sentence ("an IMP run", "2 training runs").
+KIND_NAMES = {"train": "training", "imp": "IMP", "lmc": "LMC", "instability": "instability", "scores": "scores",
+              "diet": "data-diet"}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeio" or word[:3] in ("IMP", "LMC") else "a"
 
 
 def _unknown_kind_section(kind: str, runs: list[Run]) -> Section:

@@ -106,6 +106,12 @@ def lr_figure(runs: Sequence[Run]) -> go.Figure | None:
         return None
     fig.update_layout(title_text="Learning rate", yaxis_title="learning rate",
                       yaxis_exponentformat="power", height=320)
+    # From 0 to a little above the largest rate, so that a constant rate shows at its value (plotly
+    # centres a constant series on a range of its own, which reads as a flat line at 0).
+    values = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None and len(t.y)]
+    top = max((float(np.nanmax(v)) for v in values if np.isfinite(v).any()), default=0.0)
+    if top > 0:
+        fig.update_yaxes(range=[0, 1.15 * top])
     return fig
 
 
