@@ -6,7 +6,6 @@ Commands run in this process (through the same guard as `landscape`), so torch i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import webbrowser

@@ -5,7 +5,7 @@ the runs an earlier one made, as a reader following the README would), in two va
 
 - `test_readme_block` (default suite): each block with the substitutions of FAST applied, printed
   with the test's output, which shrink the work to seconds: the bundled 8×8 digits for MNIST (so
-  no real data is needed), a few iterations for every training length, two IMP levels. The
+  no real data is needed), a few iterations for every training length, one IMP level. The
   commands, flags and run names are otherwise those of the README.
 - `test_readme_block_verbatim` (slow; real-data blocks skip when the data is absent): the blocks
   exactly as written, `../shared/data` being the shared data folder (the README's relative path is
@@ -36,11 +36,11 @@ SHELLS = ("bash", "sh", "shell")
 # (pattern, replacement, why): applied to every block of the default variant.
 FAST = [
     (r"(?<!fashion-)\bmnist\b", "digits", "the bundled 8×8 digits instead of MNIST (no download)"),
-    (r"--steps \S+", "--steps 30it", "30 iterations per run"),
+    (r"--steps \S+", "--steps 20it", "20 iterations per run"),
     (r"--eval-every \S+", "--eval-every 10it", "evaluate every 10 iterations"),
     (r"--rewind [1-9]\S*", "--rewind 10it", "rewind within the 30 iterations"),
     (r"--pretrain-steps \S+", "--pretrain-steps 10it", "pre-train 10 iterations"),
-    (r"--levels \d+", "--levels 2", "two IMP levels"),
+    (r"--levels \d+", "--levels 1", "one IMP level"),
     (r"--runs \d+", "--runs 2", "two scoring runs"),
     (r"-S\d+\b", "-S2", "... and the scores run's name says so"),
 ]
@@ -72,8 +72,8 @@ def fast(code: str, lang: str) -> str:
     for pattern, replacement, _ in FAST:
         code = re.sub(pattern, replacement, code)
     if lang in SHELLS:
-        # A training command that keeps its recipe's length (tens of thousands of steps) gets 30 too.
-        code = "\n".join(re.sub(r"\blandscape (\S+)", r"landscape \1 --steps 30it", line, count=1)
+        # A training command that keeps its recipe's length (tens of thousands of steps) gets 20 too.
+        code = "\n".join(re.sub(r"\blandscape (\S+)", r"landscape \1 --steps 20it", line, count=1)
                          if _landscape_command(line) in TRAINING and "--steps" not in line
                          else line for line in _lines(code))
     return code

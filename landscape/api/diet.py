@@ -27,13 +27,14 @@ from ..diet import ScoresConfig, select_subset, size_from
 from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, PruneConfig
-from ..store import Run, Store
+from ..store import Run
 from ..train.config import SubsetSpec, TrainConfig
+from .context import Context
 from .imp import imp
 from .scores import scores
 from .subsets import load_scores
 from .names import check_name, claim, generated
-from .train import TrainOptions, load_for, phase, plan_for, resolve_device, resolve_val_size, tell_names, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
          **option_values) -> Run:
     """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
     check_name(options.name)
-    store.ensure_writable()
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(train_config, options.data_dir)
     # IMP gets the configuration as asked for (its validation size left to default as `landscape
     # imp` leaves it), so that it compares with IMP runs made by `landscape imp`.
@@ -111,7 +112,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     with store.writer(diet_id) as writer:
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
-                          environment=describe(resolve_device(options.device)))
+                          environment=describe(context.device))
             method = store.open(spec.scores).section("scores")["method"] if spec.scores else ""
             writer.write_section("subset", attrs={
                 "order": spec.order, "size": spec.size, "offset": spec.offset, "balanced": spec.balanced,

@@ -28,8 +28,9 @@ from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
+from .context import Context
 from .names import claim, generated
-from .train import TrainOptions, load_for, phase, plan_for, resolve_device, resolve_val_size, tell_names, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
@@ -43,8 +44,8 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
     config = config.validate()
-    store = Store(options.store)
-    store.ensure_writable()
+    context = Context.of(options)
+    store = context.store
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
     if source is not None:
         config = _adapt_to_source(config, source, options)
@@ -57,7 +58,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
     with store.writer(imp_id) as writer:
         if not store.exists(imp_id):
             writer.create(name=options.name or generated(store, imp_id, config.default_name()), kind="imp", config=config.to_dict(),
-                          environment={**describe(resolve_device(options.device))},
+                          environment={**describe(context.device)},
                           plan={"rewind_step": rewind_step})
         run = store.open(imp_id)
         done = {int(name) for name in run.sections("levels")}

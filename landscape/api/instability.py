@@ -21,12 +21,13 @@ from ..errors import ConfigError, StoreError
 from ..lmc import STABILITY_THRESHOLD
 from ..steps import Step
 from ..store import Run, Store
+from .context import Context, readable_store
 from .lmc import LmcSettings, lmc_between, split_values
 from .refs import Endpoint, resolve_endpoint
 from .requests import DataCache, request_id
 from .siblings import plan_siblings, train_siblings
 from .names import claim, generated
-from .train import TrainOptions, phase, resolve_device, tell_names
+from .train import TrainOptions, phase, tell_names
 
 
 
@@ -114,7 +115,8 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    context = Context(readable_store(options.store), options.device, options.data_dir)
+    store = context.store
     if isinstance(siblings, bool) or not isinstance(siblings, int) or siblings < 2:
         raise ConfigError(f"--siblings {siblings!r}: at least 2 siblings are needed for a pair")
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
@@ -123,8 +125,7 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     if source.step_given:
         raise ConfigError(f"--run {run}: name the run without a step", "the steps to spawn at go in --at")
     candidates = _candidate_steps(source, at)
-    device = resolve_device(options.device)
-    cache = DataCache(options.data_dir, device)
+    device, cache = context.device, context.data
     data = cache.get(source.config)  # a missing or unreadable dataset fails here, before anything is written
     if settings.train_subset is not None and settings.train_subset > len(data.train_y):
         raise ConfigError(f"--train-subset {settings.train_subset} is more than the {len(data.train_y)} "

@@ -30,6 +30,7 @@ from ..lmc.masks import apply_masks
 from ..models import build_model
 from ..store import Run, Store
 from ..train.rng import generator
+from .context import readable_store
 from .refs import Endpoint, common_parent, resolve_endpoint
 from .requests import DataCache, EvalData, request_id
 from .names import claim, generated
@@ -106,7 +107,7 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    store = readable_store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
     return lmc_between(store, ea, eb, settings, options, None)

@@ -26,12 +26,13 @@ from ..environment import describe
 from ..errors import ConfigError
 from ..models import build_model
 from ..steps import Step
-from ..store import Run, Store
+from ..store import Run
 from ..train.engine import Member, NoHooks, Plan, train_population
+from .context import Context
 from .lmc import LmcSettings, lmc
 from .siblings import siblings
 from .names import claim, generated
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, tell_names, train
+from .train import TrainOptions, load_for, plan_for, resolve_val_size, tell_names, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes
 
@@ -39,8 +40,8 @@ GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the class
 def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_values) -> Run:
     """Compute (or reuse) the difficulty scores `config` asks for; return the scores run."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    store.ensure_writable()
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(config.train, options.data_dir)
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
     _check_steps(config, plan_for(config.train, dataset))  # every size and step, before anything is trained
@@ -50,7 +51,7 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
         tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
 
-    device = resolve_device(options.device)
+    device = context.device
     data = config.train.data
     train_split, _, _ = device_splits(dataset, data.val_size, data.split_seed, device)
     started = time.perf_counter()

@@ -22,6 +22,7 @@ from ..steps import Step
 from ..store import Run, Store
 from ..train.config import Seeds, StartFrom, TrainConfig
 from ..train.rng import derive_seed
+from .context import readable_store
 from .refs import Endpoint, resolve_endpoint
 from .train import TrainOptions, train
 
@@ -92,7 +93,7 @@ def siblings(source: str, count: int = 2, options: TrainOptions | None = None, *
     resume. Returns the sibling runs, each with `parent` set to the run it started from.
     """
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    store = readable_store(options.store)
     plan = plan_siblings(store, source, count)
     return train_siblings(plan, options)
 

@@ -26,6 +26,7 @@ from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
+from .context import Context
 from .names import adopt, check_name, claim, generated
 from .subsets import subset_index
 
@@ -189,8 +190,8 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
               for i in range(len(configs))]
     for config, name in zip(configs, chosen):
         claim(store, config.run_id(), name, options.rename)
-    store.ensure_writable()
-    device = resolve_device(options.device)
+    context = Context.of(options)
+    device = context.device
 
     dataset = load_for(configs[0], options.data_dir)
     configs = [resolve_val_size(c, dataset) for c in configs]
