@@ -260,11 +260,11 @@ def list_datasets() -> None:
         out.print(name)
 
 
-def fetch(name: str, data_dir: str | None, force: bool) -> None:
+def fetch(name: str, data_dir: str | None, force: bool, mirror: str | None = None) -> None:
     from landscape.data import data_root
     from landscape.data.fetch import fetch_dataset
 
-    paths = fetch_dataset(name, data_root(data_dir), force=force)
+    paths = fetch_dataset(name, data_root(data_dir), force=force, mirror=mirror)
     for p in paths:
         out.print(str(p))
 

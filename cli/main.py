@@ -211,11 +211,12 @@ def data_fetch(
     name: Annotated[str, typer.Argument(help="mnist, fashion-mnist, cifar10, cifar100 or svhn.")],
     data_dir: DataDirOpt = None,
     force: Annotated[bool, typer.Option(help="Download again even if a file is present.")] = False,
+    mirror: Annotated[Optional[str], typer.Option(help="Download every file from MIRROR/<file name> (a URL or a local folder) instead of the official sites [env LANDSCAPE_MIRROR].", show_default=False)] = None,
 ) -> None:
     """Download a dataset's official files, verify their md5, resume partial downloads."""
     from landscape.cli import commands
 
-    commands.fetch(name, data_dir, force)
+    commands.fetch(name, data_dir, force, mirror)
 
 
 from .diet import register as _register_diet  # noqa: E402
