@@ -44,6 +44,18 @@ def _options(args: dict[str, Any], progress):
                         rename=args.get("rename", False), notify=note)
 
 
+def emit_json(runs) -> None:
+    """`--json`: the run (or {"runs": [...]}) as `landscape show --json` prints it, one document."""
+    from landscape.api.inspect import describe
+    from landscape.store import Store
+
+    from .inspect import print_json
+
+    one = not isinstance(runs, (list, tuple))
+    docs = [describe(Store(r.path.parent), r.id) for r in ([runs] if one else runs)]
+    print_json(docs[0] if one else {"runs": docs})
+
+
 def note(text: str) -> None:
     """Something the user should know that is not the result (a name added to a run...): on stderr."""
     from .progress import stderr
@@ -76,6 +88,8 @@ def train(args: dict[str, Any]) -> None:
         configs = [replace(c, start=start).validate() for c in configs]
     with step_progress(f"{args['model']} on {args['dataset']}") as progress:
         runs = train_runs(configs, _options(args, progress))
+    if args.get("json_"):
+        return emit_json(runs)
     _print_runs(runs, args["store"])
 
 
@@ -145,7 +159,10 @@ def imp(args: dict[str, Any]) -> None:
             progress.line(level_line(run, level, args["store"]))
             printed.add(level)
 
-        run = run_imp(config, args["levels"], _options(args, progress), on_level=on_level)
+        run = run_imp(config, args["levels"], _options(args, progress),
+                      on_level=None if args.get("json_") else on_level)
+    if args.get("json_"):
+        return emit_json(run)
     print_imp(run, args["store"], printed)
 
 
@@ -174,22 +191,6 @@ def print_imp(run, store_dir: str | None, printed: set[int] = frozenset()) -> No
               + (f" --store {store_dir}" if store_dir else ""))
 
 
-def list_runs(store_dir: str | None) -> None:
-    from landscape.store import Store
-    from landscape.store.store import Run
-
-    store = Store(store_dir)
-    summaries = store.list()
-    if not summaries:
-        out.print(f"no runs in {store.root} (train one with `landscape train`)")
-        return
-    table = Table("id", "name", "kind", "status", "test acc", "created", "parent", box=None)
-    for s in summaries:
-        acc = Run(s.path).metrics.get("final/test/acc") if s.status == "complete" else None
-        table.add_row(s.id, s.name, s.kind, s.status, _pct(acc), s.created, s.parent or "")
-    out.print(table)
-
-
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     rows = []
     for key, value in data.items():
@@ -200,35 +201,19 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def show(ref: str, store_dir: str | None) -> None:
-    from landscape.store import Store
-
-    run = Store(store_dir).open(ref)
-    out.print(f"[bold]{run.id}[/] {run.name} ({run.kind}, {run.status})  {run.path}")
-    if run.parent:
-        out.print(f"parent: {run.parent}")
-    for title, rows in (("configuration", _flatten(run.config)), ("metrics", sorted(run.metrics.items())),
-                        ("environment", sorted(run.environment.items()))):
-        table = Table(title=title, title_justify="left", show_header=False, box=None)
-        for key, value in rows:
-            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-        out.print(table)
-    checkpoints = ", ".join(f"{s}it" for s in run.checkpoint_steps) or "none"
-    out.print(f"checkpoints: {checkpoints}")
-    if run.resume_step is not None:
-        out.print(f"resumable from: {run.resume_step}it (rerun the command that made it to continue)")
-
-
 def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir: str | None) -> None:
     from landscape.api.context import readable_store
     from landscape.api.names import open_run
     from landscape.report import build_report, write_report
 
+    from .progress import busy
+
     store = readable_store(store_dir)
     runs = [open_run(store, ref) for ref in refs]
     path = out_path or store.root / "reports" / f"{'-'.join(r.id for r in runs)[:80]}.html"
     created = not Path(path).parent.exists()
-    written = write_report(build_report(runs), path)
+    with busy(f"report on {len(runs)} run(s)"):
+        written = write_report(build_report(runs), path)
     if created:
         note(f"created the folder {Path(written).parent}")
     out.print(f"report written to {written}")
@@ -242,6 +227,11 @@ def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir
             note(f"no browser could be started here; open {Path(written).resolve()} in one")
 
 
+def _flag_value(value: Any) -> str:
+    """As it would be written on the command line: milestones 80ep,120ep, not ('80ep', '120ep')."""
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
 def list_models() -> None:
     from landscape.models import model_names
     from landscape.train.config import RECIPES
@@ -249,7 +239,7 @@ def list_models() -> None:
     table = Table("model", "recipe", box=None)
     for name in model_names():
         r = RECIPES.get(name, {})
-        table.add_row(name, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
+        table.add_row(name, ", ".join(f"{k}={_flag_value(v)}" for k, v in r.items()) or "-")
     out.print(table)
 
 
@@ -281,6 +271,8 @@ def scores(args: dict[str, Any]) -> None:
     config = _scores_config(args, args["score"])
     with step_progress(f"{args['score']} scores, {args['model']} on {args['dataset']}") as progress:
         run = compute(config, _options(args, progress))
+    if args.get("json_"):
+        return emit_json(run)
     print_scores(run, args["store"])
 
 
@@ -313,6 +305,8 @@ def diet(args: dict[str, Any]) -> None:
                           then_imp=imp_plan)
     with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
         run = run_diet(_base_config(args), request, _options(args, progress))
+    if args.get("json_"):
+        return emit_json(run)
     s, p = run.section("subset"), run.section("pretrain")
     source = f"by {s['method']} scores ({s['scores']})" if s["scores"] else f"random, seed {s['seed']}"
     out.print(f"[bold]{run.id}[/] {run.name}: {s['order']} subset of {s['size']:,} examples "

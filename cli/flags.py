@@ -50,6 +50,8 @@ TRAIN_FLAGS = [
     _flag("name", Optional[str], None, "A readable name for the run: up to 100 letters, digits and -_.@; on a run "
           "that exists under another name, an added name.", show_default=False),
     RENAME,
+    _flag("json_", bool, False, "Print one JSON document (the run as `landscape show --json` prints it) instead of "
+          "text.", "--json"),
     _flag("device", str, "auto", "cpu, cuda or auto."),
     _flag("population_path", str, "auto", "Population layout: auto, loop or vmap."),
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",

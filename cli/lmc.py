@@ -23,6 +23,8 @@ _WHERE = [
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
     RENAME,
+    _flag("json_", bool, False, "Print one JSON document (the run as `landscape show --json` prints it) instead of "
+          "text.", "--json"),
 ]
 
 LMC_FLAGS = [
@@ -100,6 +102,10 @@ starting point (the dense run at the rewind step, under the level's mask).
         args = {**flags, "name": name}
         with step_progress(f"{count} siblings from {source}") as progress:
             runs = spawn(source, count, _options(args, progress))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(runs)
         _print_runs(runs, args["store"])
         if len(runs) >= 2:
             out().print(f"next: landscape lmc --run-a {runs[0].id} --run-b {runs[1].id}"
@@ -138,8 +144,14 @@ starting point (the dense run at the rewind step, under the level's mask).
         """
         from landscape.api.lmc import lmc as run_lmc
 
+        from .commands import emit_json
+        from .progress import busy
+
         args = {**flags, "name": name}
-        run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        with busy(f"LMC {run_a} – {run_b}"):
+            run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        if args["json_"]:
+            return emit_json(run)
         print_lmc(run, args["example_threshold"])
         out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
@@ -184,7 +196,12 @@ starting point (the dense run at the rewind step, under the level's mask).
         with step_progress(f"instability of {run}") as progress:
             result = analyse(run, steps, siblings=siblings, find_onset=find_onset, threshold=threshold,
                              settings=_settings(args), options=_options(args, progress),
-                             on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
+                             on_point=None if args["json_"] else
+                             lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(result)
         print_instability(result)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
 

@@ -236,3 +236,22 @@ def test_tracker_counts_time_across_segments():
     tracker.phase("level 2/2")
     tracker(5, 20)
     assert tracker.elapsed >= first and tracker.status() == "x · level 2/2 · step 5/20"
+
+
+def test_json_on_the_commands_that_make_runs(imp_store, capsys):
+    # rerunning the IMP command reuses every level; --json prints the run as `show --json` does
+    code, out, err = cli(capsys, "imp", *SMALL, "--levels", "2", "--controls", "reinit", "--name", "fc",
+                         "--store", imp_store, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["kind"] == "imp" and [r["level"] for r in doc["levels"]] == [0, 1, 2]
+    code, out, err = cli(capsys, "lmc", "--run-a", "fc@1", "--run-b", "fc@2", "--points", "3", "--store", imp_store,
+                         "--device", "cpu", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["kind"] == "lmc" and "test/error_barrier" in doc["metrics"]
+
+
+def test_models_prints_milestones_as_step_strings(capsys):
+    code, out, _ = cli(capsys, "models")
+    assert code == 0 and "milestones=80ep,120ep" in out and "('80ep'" not in out
