@@ -5,7 +5,7 @@ the runs an earlier one made, as a reader following the README would), in two va
 
 - `test_readme_block` (default suite): each block with the substitutions of FAST applied, printed
   with the test's output, which shrink the work to seconds: the bundled 8×8 digits for MNIST (so
-  no real data is needed), a few iterations for every training length, one IMP level. The
+  no real data is needed), a few iterations for every training length, one IMP level, one replicate. The
   commands, flags and run names are otherwise those of the README.
 - `test_readme_block_verbatim` (slow; real-data blocks skip when the data is absent): the blocks
   exactly as written, `../shared/data` being the shared data folder (the README's relative path is
@@ -42,6 +42,7 @@ FAST = [
     (r"--pretrain-steps \S+", "--pretrain-steps 10it", "pre-train 10 iterations"),
     (r"--levels \d+", "--levels 1", "one IMP level"),
     (r"--runs \d+", "--runs 2", "two scoring runs"),
+    (r"--replicates \d+", "--replicates 1", "one replicate"),
     (r"-S\d+\b", "-S2", "... and the scores run's name says so"),
 ]
 TRAINING = ("train", "imp", "scores", "diet", "siblings")
