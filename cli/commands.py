@@ -303,8 +303,14 @@ def diet(args: dict[str, Any]) -> None:
                           pretrain_steps=args["pretrain_steps"], score=args["score"], scores_from=args["scores_from"],
                           score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"],
                           then_imp=imp_plan)
+    printed: set[int] = set()
     with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
-        run = run_diet(_base_config(args), request, _options(args, progress))
+        def on_level(imp_run, level: int) -> None:
+            progress.line(level_line(imp_run, level, args["store"]))
+            printed.add(level)
+
+        run = run_diet(_base_config(args), request, _options(args, progress),
+                       on_level=None if args.get("json_") else on_level)
     if args.get("json_"):
         return emit_json(run)
     s, p = run.section("subset"), run.section("pretrain")
@@ -315,7 +321,7 @@ def diet(args: dict[str, Any]) -> None:
     out.print(f"  pre-trained {p['step']}it on it: {', '.join(p['runs'])}; val acc "
               f"{_pct(run.metrics.get('pretrain/final/val/acc'))}")
     if run.section("imp"):
-        print_imp(Store(args["store"]).open(run.section("imp")["run"]), args["store"])
+        print_imp(Store(args["store"]).open(run.section("imp")["run"]), args["store"], printed)
     else:
         out.print(f"next: landscape imp --rewind-from {run.id} ... (same training flags); "
                   f"landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -63,9 +64,11 @@ class DietRequest:
     then_imp: ImpPlan | None = None
 
 
-def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None,
-         **option_values) -> Run:
-    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
+def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None, *,
+         on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run.
+
+    `on_level(imp_run, level)` is called as each IMP level is recorded (see `api.imp.imp`)."""
     options = replace(options or TrainOptions(), **option_values)
     check_name(options.name)
     context = Context.of(options)
@@ -124,7 +127,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
             writer.finish(curves={}, metrics=_pretrain_metrics(runs))
         if request.then_imp is not None:
             imp_run = imp(_imp_config(requested, request, tuple(r.id for r in runs)), request.then_imp.levels,
-                          replace(options, name=f"{name}-imp"))
+                          replace(options, name=f"{name}-imp"), on_level=on_level)
             writer.write_section("imp", attrs={"run": imp_run.id})
     tell_names(store, [store.open(diet_id)], [options.name], options)
     return store.open(diet_id)
