@@ -29,7 +29,7 @@ from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
 from .context import Context
-from .names import claim, generated
+from .names import check_name, claim, generated
 from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
@@ -44,6 +44,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
     config = config.validate()
+    check_name(options.name)   # before the store is touched
     context = Context.of(options)
     store = context.store
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None

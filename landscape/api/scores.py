@@ -31,7 +31,7 @@ from ..train.engine import Member, NoHooks, Plan, train_population
 from .context import Context
 from .lmc import LmcSettings, lmc
 from .siblings import siblings
-from .names import claim, generated
+from .names import check_name, claim, generated
 from .train import TrainOptions, load_for, plan_for, resolve_val_size, tell_names, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes
@@ -40,6 +40,7 @@ GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the class
 def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_values) -> Run:
     """Compute (or reuse) the difficulty scores `config` asks for; return the scores run."""
     options = replace(options or TrainOptions(), **option_values)
+    check_name(options.name)   # before the store is touched
     context = Context.of(options)
     store = context.store
     dataset = load_for(config.train, options.data_dir)
