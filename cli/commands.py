@@ -16,7 +16,7 @@ from landscape.errors import ConfigError
 from .progress import step_progress
 
 # Not on a terminal (a pipe, a log), rich would squeeze tables into 80 columns and cut IDs short.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+out = Console(highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _pct(value: Any) -> str:
@@ -42,7 +42,27 @@ def _options(args: dict[str, Any], progress):
 
     return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
                         path=args["population_path"], name=args["name"], progress=progress,
-                        wait_s=args["wait"] if args.get("wait") is not None else "default")
+                        wait_s=args["wait"] if args.get("wait") is not None else "default",
+                        rename=args.get("rename", False), notify=note)
+
+
+def emit_json(runs) -> None:
+    """`--json`: the run (or {"runs": [...]}) as `landscape show --json` prints it, one document."""
+    from landscape.api.inspect import describe
+    from landscape.store import Store
+
+    from .inspect import print_json
+
+    one = not isinstance(runs, (list, tuple))
+    docs = [describe(Store(r.path.parent), r.id) for r in ([runs] if one else runs)]
+    print_json(docs[0] if one else {"runs": docs})
+
+
+def note(text: str) -> None:
+    """Something the user should know that is not the result (a name added to a run...): on stderr."""
+    from .progress import stderr
+
+    stderr.print(f"note: {text}", highlight=False, soft_wrap=True)
 
 
 def _print_runs(runs, store: str | None) -> None:
@@ -70,6 +90,8 @@ def train(args: dict[str, Any]) -> None:
         configs = [replace(c, start=start).validate() for c in configs]
     with step_progress(f"{args['model']} on {args['dataset']}") as progress:
         runs = train_runs(configs, _options(args, progress))
+    if args.get("json_"):
+        return emit_json(runs)
     _print_runs(runs, args["store"])
 
 
@@ -151,32 +173,42 @@ def imp(args: dict[str, Any]) -> None:
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
                        pretrained=pretrained)
+    printed: set[int] = set()
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
-        run = run_imp(config, args["levels"], _options(args, progress))
-    print_imp(run, args["store"])
+        def on_level(run, level: int) -> None:
+            progress.line(level_line(run, level, args["store"]))
+            printed.add(level)
+
+        run = run_imp(config, args["levels"], _options(args, progress),
+                      on_level=None if args.get("json_") else on_level)
+    if args.get("json_"):
+        return emit_json(run)
+    print_imp(run, args["store"], printed)
 
 
-def print_imp(run, store_dir: str | None) -> None:
+def level_line(run, level: int, store_dir: str | None) -> str:
+    """One IMP level's figures: weights remaining, final test accuracy of the ticket and each control."""
     from landscape.store import Store
 
+    store = Store(store_dir) if store_dir else Store(run.path.parent)
+    record = run.section(f"levels/{level:03d}")
+    accs = []
+    for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
+        if role in record:
+            values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
+            accs.append(f"{role} {_pct(sum(values) / len(values))}")
+    return (f"  level {level:2d}  {100 * record['density']:6.2f}% remaining  final test acc: "
+            + "  ".join(accs))
+
+
+def print_imp(run, store_dir: str | None, printed: set[int] = frozenset()) -> None:
     out.print(f"[bold]{run.id}[/] {run.name}: {run.section('request').get('levels')} levels, "
               f"rewind to {run.config['rewind']} -> {run.path}")
-    store = Store(store_dir)
     for level in run.sections("levels"):
-        record = run.section(f"levels/{level}")
-        accs = []
-        for role in ("ticket", "reinit", "random-prune", "rescaled-reinit"):
-            if role in record:
-                values = [store.open(i).metrics.get("final/test/acc", float("nan")) for i in record[role]]
-                accs.append(f"{role} {_pct(sum(values) / len(values))}")
-        out.print(f"  level {int(level):2d}  {100 * record['density']:6.2f}% remaining  " + "  ".join(accs))
-    out.print(f"next: landscape report {run.id}" + (f" --store {store_dir}" if store_dir else ""))
-
-
-def list_runs(store_dir: str | None) -> None:
-    from .store import list_runs as list_store
-
-    list_store(store_dir)
+        if int(level) not in printed:
+            out.print(level_line(run, int(level), store_dir))
+    out.print(f"next: landscape report {run.id}; landscape show {run.id} (the level table)"
+              + (f" --store {store_dir}" if store_dir else ""))
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -189,36 +221,35 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def show(ref: str, store_dir: str | None) -> None:
-    from landscape.store import Store
-
-    run = Store(store_dir).open(ref)
-    out.print(f"[bold]{run.id}[/] {run.name} ({run.kind}, {run.display_status})  {run.path}")
-    if run.parent:
-        out.print(f"parent: {run.parent}")
-    for title, rows in (("configuration", _flatten(run.config)), ("metrics", sorted(run.metrics.items())),
-                        ("environment", sorted(run.environment.items()))):
-        table = Table(title=title, title_justify="left", show_header=False, box=None)
-        for key, value in rows:
-            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-        out.print(table)
-    checkpoints = ", ".join(f"{s}it" for s in run.checkpoint_steps) or "none"
-    out.print(f"checkpoints: {checkpoints}")
-    if run.resume_step is not None:
-        out.print(f"resumable from: {run.resume_step}it (rerun the command that made it to continue)")
-
-
 def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir: str | None) -> None:
+    from landscape.api.context import readable_store
+    from landscape.api.names import open_run
     from landscape.report import build_report, write_report
-    from landscape.store import Store
 
-    store = Store(store_dir)
-    runs = [store.open(ref) for ref in refs]
+    from .progress import busy
+
+    store = readable_store(store_dir)
+    runs = [open_run(store, ref) for ref in refs]
     path = out_path or store.root / "reports" / f"{'-'.join(r.id for r in runs)[:80]}.html"
-    written = write_report(build_report(runs), path)
+    created = not Path(path).parent.exists()
+    with busy(f"report on {len(runs)} run(s)"):
+        written = write_report(build_report(runs), path)
+    if created:
+        note(f"created the folder {Path(written).parent}")
     out.print(f"report written to {written}")
     if open_browser:
-        webbrowser.open(Path(written).resolve().as_uri())
+        url = Path(written).resolve().as_uri()
+        try:
+            opened = webbrowser.open(url)
+        except Exception:  # a broken $BROWSER entry: the report is written all the same
+            opened = False
+        if not opened:
+            note(f"no browser could be started here; open {Path(written).resolve()} in one")
+
+
+def _flag_value(value: Any) -> str:
+    """As it would be written on the command line: milestones 80ep,120ep, not ('80ep', '120ep')."""
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def list_models() -> None:
@@ -228,7 +259,7 @@ def list_models() -> None:
     table = Table("model", "from", "recipe", box=None)
     for name, origin in model_catalog():
         r = RECIPES.get(name, {})
-        table.add_row(name, origin, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
+        table.add_row(name, origin, ", ".join(f"{k}={_flag_value(v)}" for k, v in r.items()) or "-")
     out.print(table)
     out.print("any other network: --model package.module:factory (see README, \"Your own model and data\")")
 
@@ -243,11 +274,11 @@ def list_datasets() -> None:
     out.print("any other data: --dataset package.module:factory (see README, \"Your own model and data\")")
 
 
-def fetch(name: str, data_dir: str | None, force: bool) -> None:
+def fetch(name: str, data_dir: str | None, force: bool, mirror: str | None = None) -> None:
     from landscape.data import data_root
     from landscape.data.fetch import fetch_dataset
 
-    paths = fetch_dataset(name, data_root(data_dir), force=force)
+    paths = fetch_dataset(name, data_root(data_dir), force=force, mirror=mirror)
     for p in paths:
         out.print(str(p))
 
@@ -264,6 +295,8 @@ def scores(args: dict[str, Any]) -> None:
     config = _scores_config(args, args["score"])
     with step_progress(f"{args['score']} scores, {args['model']} on {args['dataset']}") as progress:
         run = compute(config, _options(args, progress))
+    if args.get("json_"):
+        return emit_json(run)
     print_scores(run, args["store"])
 
 
@@ -277,7 +310,7 @@ def print_scores(run, store_dir: str | None) -> None:
               f"schedule) in {m.get('time_s', 0):.1f}s -> {run.path}")
     q = np.nanpercentile(score, [0, 10, 50, 90, 100])
     out.print("  min {:.4g}  10% {:.4g}  median {:.4g}  90% {:.4g}  max {:.4g}".format(*q)
-              + (f"  (runs agree: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
+              + (f"  (each run against the mean: Spearman {m['rank_agreement']:.3f})" if m.get("rank_agreement") == m.get("rank_agreement") else ""))
     out.print(f"next: landscape diet --scores-from {run.id} ... ; landscape report {run.id}"
               + (f" --store {store_dir}" if store_dir else ""))
 
@@ -295,8 +328,16 @@ def diet(args: dict[str, Any]) -> None:
                           pretrain_steps=args["pretrain_steps"], score=args["score"], scores_from=args["scores_from"],
                           score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"],
                           then_imp=imp_plan)
+    printed: set[int] = set()
     with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
-        run = run_diet(_base_config(args), request, _options(args, progress))
+        def on_level(imp_run, level: int) -> None:
+            progress.line(level_line(imp_run, level, args["store"]))
+            printed.add(level)
+
+        run = run_diet(_base_config(args), request, _options(args, progress),
+                       on_level=None if args.get("json_") else on_level)
+    if args.get("json_"):
+        return emit_json(run)
     s, p = run.section("subset"), run.section("pretrain")
     source = f"by {s['method']} scores ({s['scores']})" if s["scores"] else f"random, seed {s['seed']}"
     out.print(f"[bold]{run.id}[/] {run.name}: {s['order']} subset of {s['size']:,} examples "
@@ -305,7 +346,7 @@ def diet(args: dict[str, Any]) -> None:
     out.print(f"  pre-trained {p['step']}it on it: {', '.join(p['runs'])}; val acc "
               f"{_pct(run.metrics.get('pretrain/final/val/acc'))}")
     if run.section("imp"):
-        print_imp(Store(args["store"]).open(run.section("imp")["run"]), args["store"])
+        print_imp(Store(args["store"]).open(run.section("imp")["run"]), args["store"], printed)
     else:
         out.print(f"next: landscape imp --rewind-from {run.id} ... (same training flags); "
                   f"landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))

@@ -26,7 +26,8 @@ _IMP_FLAGS = [
     _flag("scope", str, "layerwise", "layerwise or global pruning."),
     _flag("criterion", str, "magnitude", "magnitude, rescaled-magnitude or random."),
     _flag("output_fraction", Optional[float], None, "Own fraction for the output layer.", show_default=False),
-    _flag("controls", str, "none", "IMP controls per level: reinit, random-prune, rescaled-reinit, or none."),
+    _flag("controls", str, "reinit,random-prune", "IMP controls per level: reinit, random-prune, rescaled-reinit "
+          "(comma-separated), or none; the same default as `landscape imp`."),
 ]
 
 

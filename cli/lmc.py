@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .flags import _flag, with_flags
+from .flags import RENAME, _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
 500it, 2ep, 5k or end), `IMP@L` (level L of an IMP run: the ticket of replicate 0; `IMP@0` is the dense
@@ -22,6 +22,9 @@ _WHERE = [
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
+    RENAME,
+    _flag("json_", bool, False, "Print one JSON document (the run as `landscape show --json` prints it) instead of "
+          "text.", "--json"),
 ]
 
 LMC_FLAGS = [
@@ -56,8 +59,11 @@ def _settings(args: dict[str, Any]):
 def _options(args: dict[str, Any], progress=None):
     from landscape.api import TrainOptions
 
+    from .commands import note
+
     return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress)
+                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress,
+                        rename=args.get("rename", False), notify=note)
 
 
 def register(app: typer.Typer) -> None:
@@ -97,6 +103,10 @@ starting point (the dense run at the rewind step, under the level's mask).
         args = {**flags, "name": name}
         with step_progress(f"{count} siblings from {source}") as progress:
             runs = spawn(source, count, _options(args, progress))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(runs)
         _print_runs(runs, args["store"])
         if len(runs) >= 2:
             out().print(f"next: landscape lmc --run-a {runs[0].id} --run-b {runs[1].id}"
@@ -140,8 +150,14 @@ starting point (the dense run at the rewind step, under the level's mask).
         """
         from landscape.api.lmc import lmc as run_lmc
 
+        from .commands import emit_json
+        from .progress import busy
+
         args = {**flags, "name": name}
-        run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        with busy(f"LMC {run_a} – {run_b}"):
+            run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        if args["json_"]:
+            return emit_json(run)
         print_lmc(run, args["example_threshold"])
         out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
@@ -186,7 +202,12 @@ starting point (the dense run at the rewind step, under the level's mask).
         with step_progress(f"instability of {run}") as progress:
             result = analyse(run, steps, siblings=siblings, find_onset=find_onset, threshold=threshold,
                              settings=_settings(args), options=_options(args, progress),
-                             on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
+                             on_point=None if args["json_"] else
+                             lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(result)
         print_instability(result)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
 

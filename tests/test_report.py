@@ -134,7 +134,7 @@ def test_one_self_contained_file_with_plotlyjs_once(report_file):
 def test_header_toc_and_sections(report_file):
     report, _, page = report_file
     assert [s.title for s in report.sections] == ["Training runs", "Learning curves", "Run details"]
-    assert re.search(r"<h1>Report on 2 train runs</h1>", page)
+    assert re.search(r"<h1>Report on 2 training runs</h1>", page)
     assert re.search(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC &middot; landscape \S+", page)
     for anchor in ("s-training-runs", "s-learning-curves", "s-run-details"):
         assert f'href="#{anchor}"' in page and f'<section id="{anchor}">' in page
@@ -201,7 +201,7 @@ def test_long_curves_are_thinned():
 def test_runs_without_curves_still_report():
     bare = StubRun(id="000000000001", name="bare", complete=False)
     report = build_report([bare])
-    assert report.title == "Report on train run bare"
+    assert report.title == "Report on a training run: bare"
     assert report.figures() == []
     assert "None of these runs recorded any curves." in report.to_html()
 
@@ -309,7 +309,7 @@ def loaded(report_file, tmp_path_factory):
 @pytest.mark.browser
 def test_page_loads_without_errors_or_network(loaded):
     assert loaded.problems == [], "\n".join(loaded.problems + loaded.console)
-    assert loaded.title == "Report on 2 train runs"
+    assert loaded.title == "Report on 2 training runs"
 
 
 @pytest.mark.browser
@@ -349,7 +349,7 @@ def test_evil_name_runs_no_script_in_the_browser(tmp_path):
     path = write_report(build_report([run]), tmp_path / "evil.html")
     result = browser.load_page(path, evaluate="document.querySelector('h1').textContent")
     assert result.dialogs == [] and result.problems == [], result.problems
-    assert result.evaluated == "Report on train run " + run.name
+    assert result.evaluated == "Report on a training run: " + run.name
     assert len(result.plots) == 3
 
 

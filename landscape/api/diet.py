@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -31,13 +32,15 @@ from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, PruneConfig
 from ..steps import Step
-from ..store import Run, Store
+from ..store import Run
 from ..train.config import SubsetSpec, TrainConfig
+from .context import Context
 from .imp import imp
 from .provenance import data_provenance
 from .scores import scores
 from .subsets import load_scores
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import check_name, claim, generated
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,15 @@ class DietRequest:
     then_imp: ImpPlan | None = None
 
 
-def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None,
-         **option_values) -> Run:
-    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
+def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None, *,
+         on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run.
+
+    `on_level(imp_run, level)` is called as each IMP level is recorded (see `api.imp.imp`)."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    store.ensure_writable()
+    check_name(options.name)
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(train_config, options.data_dir)
     # IMP gets the configuration as asked for (its validation size left to default as `landscape
     # imp` leaves it), so that it compares with IMP runs made by `landscape imp`.
@@ -105,23 +111,28 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     # Scores: given, or computed now (the one long step before the pre-training).
     score_values = None
     if request.subset != "random":
+        if not request.scores_from:
+            phase(options, f"scores ({request.score}, {request.score_runs} runs)")
         ref = request.scores_from or scores(
             ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score, request.score_at,
                          request.score_runs), replace(options, name=None)).id
         scores_id, score_values, _ = load_scores(store, ref, train_config.data)
         spec = replace(spec, scores=scores_id)
     pretrain = _pretrain_configs(schedule, spec, request)
+    claim(store, _diet_id(spec, pretrain[0], request), options.name, options.rename)
     labels = _train_labels(dataset, train_config)
     index = select_subset(spec, labels, score_values)
 
+    phase(options, f"pre-training on the {spec.order} subset ({spec.size:,} examples)")
     runs = train(pretrain, replace(options, name=None),
                  names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
     diet_id = _diet_id(spec, pretrain[0], request)
-    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.short_names()[0]}-T{runs[0].checkpoint_steps[-1]}"
+    name = options.name or generated(
+        store, diet_id, f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}")
     with store.writer(diet_id) as writer:
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
-                          environment=describe(resolve_device(options.device)))
+                          environment=describe(context.device))
             provenance = data_provenance(dataset, train_config.data)
             writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
             method = store.open(spec.scores).section("scores")["method"] if spec.scores else ""
@@ -135,8 +146,9 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
             writer.finish(curves={}, metrics=_pretrain_metrics(runs))
         if request.then_imp is not None:
             imp_run = imp(_imp_config(requested, request, tuple(r.id for r in runs)), request.then_imp.levels,
-                          replace(options, name=f"{name}-imp"))
+                          replace(options, name=f"{name}-imp"), on_level=on_level)
             writer.write_section("imp", attrs={"run": imp_run.id})
+    tell_names(store, [store.open(diet_id)], [options.name], options)
     return store.open(diet_id)
 
 

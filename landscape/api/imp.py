@@ -14,6 +14,7 @@ different input shape adapts the images to the ticket's (see landscape.data.adap
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 
@@ -26,20 +27,26 @@ from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
+from .context import Context
+from .names import check_name, claim, generated
 from .refs import NETWORK_KINDS
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
 
-def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **option_values) -> Run:
-    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run."""
+def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
+        on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run.
+
+    `on_level(run, level)` is called as each level is recorded (levels already stored included)."""
     options = replace(options or TrainOptions(), **option_values)
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
     config = config.validate()
-    store = Store(options.store, wait_s=options.wait_s)
-    store.ensure_writable()
+    check_name(options.name)   # before the store is touched
+    context = Context.of(options)
+    store = context.store
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
     if source is not None:
         config = _adapt_to_source(config, source, options)
@@ -48,10 +55,11 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
     template, rewind_step = _check_request(config, options)
 
     imp_id = config.run_id()
+    claim(store, imp_id, options.name, options.rename)
     with store.writer(imp_id) as writer:
         if not store.exists(imp_id):
-            writer.create(name=options.name or config.default_name(), kind="imp", config=config.to_dict(),
-                          environment={**describe(resolve_device(options.device))},
+            writer.create(name=options.name or generated(store, imp_id, config.default_name()), kind="imp", config=config.to_dict(),
+                          environment={**describe(context.device)},
                           plan={"rewind_step": rewind_step})
         run = store.open(imp_id)
         # A level whose member runs were removed (say, damaged and `landscape rm`-ed) is recomputed:
@@ -61,7 +69,11 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
 
         member_options = replace(options, name=None)
         name = run.name
+        replicates = f" × {config.replicates} replicates" if config.replicates > 1 else ""
+        phase(options, f"level 0/{levels} · dense{replicates}")
         dense = _level_zero(config, done, writer, member_options, name)
+        if on_level:
+            on_level(store.open(imp_id), 0)
         masks = {r: full_mask(template) for r in range(config.replicates)}
         tickets = dict(dense)
         for level in range(1, levels + 1):
@@ -69,7 +81,12 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                 record = store.open(imp_id).section(f"levels/{level:03d}")
                 tickets = {r: rid for r, rid in enumerate(record["ticket"])}
                 masks = {r: store.open(tickets[r]).mask() for r in tickets}
+                if on_level:
+                    on_level(store.open(imp_id), level)
                 continue
+            controls = len(config.controls)
+            phase(options, f"level {level}/{levels} · ticket" + (f" + {controls} control{'s' * (controls > 1)}"
+                                                                  if controls else "") + replicates)
             branches = []
             for r in range(config.replicates):
                 if source is None:
@@ -94,7 +111,10 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                        "kept": [counts[n][0] for n in counts], "total": [counts[n][1] for n in counts]},
                 run_attrs={"levels_done": max(done | {level})})
             done.add(level)
+            if on_level:
+                on_level(store.open(imp_id), level)
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
+    tell_names(store, [store.open(imp_id)], [options.name], options)
     return store.open(imp_id)
 
 

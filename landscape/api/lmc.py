@@ -31,9 +31,11 @@ from ..lmc.masks import apply_masks
 from ..models import build_model
 from ..store import Run, Store
 from ..train.rng import generator
+from .context import readable_store
 from .refs import Endpoint, common_parent, resolve_endpoint
 from .requests import DataCache, EvalData, request_id
-from .train import TrainOptions, resolve_device
+from .names import claim, generated
+from .train import TrainOptions, resolve_device, tell_names
 
 _SAMPLE_STREAM = 0x1AC0   # the train subset and the BatchNorm sample of an LMC request
 
@@ -106,7 +108,7 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    store = readable_store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
     check_stored_splits(ea, eb)
@@ -149,7 +151,9 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
     identity = {"a": {"run": a.run.id, "step": a.step}, "b": {"run": b.run.id, "step": b.step},
                 **settings.identity()}
     run_id = request_id("lmc", identity)
+    claim(store, run_id, options.name, options.rename)
     if store.exists(run_id) and store.open(run_id).complete:
+        tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
     device = resolve_device(options.device)
     cache = cache or DataCache(options.data_dir, device)
@@ -161,7 +165,7 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
         if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited
             return store.open(run_id)
         result = measure_pair(store, a, b, settings, data)
-        name = options.name or f"lmc-{a.run.name}-{a.step}it--{b.run.name}-{b.step}it"
+        name = options.name or generated(store, run_id, f"lmc-{a.run.name}-{a.step}it--{b.run.name}-{b.step}it")
         writer.create(name=name, kind="lmc", config=identity,
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("lmc", attrs=result.attrs(a, b, settings))

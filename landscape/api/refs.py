@@ -20,6 +20,7 @@ from ..errors import ConfigError, StoreError
 from ..steps import Step
 from ..store import Run, Store
 from ..train.config import TrainConfig
+from .names import open_run
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 # Runs that hold a network's weights as checkpoints: trained here, or imported from elsewhere.
@@ -71,7 +72,7 @@ def resolve_endpoint(store: Store, text: str) -> Endpoint:
     run_text, at, level_text = run_text.rpartition("@")
     if not at:
         run_text, level_text = level_text, None
-    run = store.open(run_text)
+    run = open_run(store, run_text)
     imp = level = role = replicate = None
     if level_text is not None:
         if run.kind != "imp":

@@ -26,12 +26,14 @@ from ..environment import describe
 from ..errors import ConfigError
 from ..models import build_model
 from ..steps import Step
-from ..store import Run, Store
+from ..store import Run
 from ..train.engine import Member, NoHooks, Plan, train_population
+from .context import Context
 from .lmc import LmcSettings, lmc
 from .provenance import data_provenance
 from .siblings import siblings
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import check_name, claim, generated
+from .train import TrainOptions, load_for, plan_for, resolve_val_size, tell_names, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes
 
@@ -39,18 +41,21 @@ GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the class
 def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_values) -> Run:
     """Compute (or reuse) the difficulty scores `config` asks for; return the scores run."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    store.ensure_writable()
+    check_name(options.name)   # before the store is touched
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(config.train, options.data_dir)
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
     # Every size and step, before anything is trained: `at` against the full schedule first.
     _check_steps(config, plan_for(replace(config.train, stop=None), dataset))
     plan_for(config.train, dataset)
     run_id = config.run_id()
+    claim(store, run_id, options.name, options.rename)
     if store.exists(run_id) and store.open(run_id).complete:
+        tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
 
-    device = resolve_device(options.device)
+    device = context.device
     data = config.train.data
     train_split, _, _ = device_splits(dataset, data.val_size, data.split_seed, device)
     started = time.perf_counter()
@@ -66,7 +71,7 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     with store.writer(run_id) as writer:
         if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited
             return store.open(run_id)
-        writer.create(name=options.name or config.default_name(), kind="scores", config=config.to_dict(),
+        writer.create(name=options.name or generated(store, run_id, config.default_name()), kind="scores", config=config.to_dict(),
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
         writer.write_section("scores", attrs={

@@ -29,6 +29,8 @@ from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
 from .code import code_record, warn_if_changed
 from .provenance import data_provenance
+from .context import Context
+from .names import adopt, check_name, claim, generated
 from .subsets import subset_index
 
 # train/*: the network evaluated on the un-augmented training split (at the end; at every evaluation
@@ -49,6 +51,8 @@ class TrainOptions:
     path: str = "auto"  # population layout: auto | loop | vmap
     name: str | None = None  # a population's members are named NAME-r0, NAME-r1...
     progress: Progress | None = None
+    rename: bool = False  # move `name` from the run that holds it (else that is an error)
+    notify: Callable[[str], None] | None = None  # told what happened to names, in words
     # The least time between resume points that are not requested checkpoints: each is a rewrite of
     # the run file, so they are spaced out in time rather than in steps.
     save_interval_s: float = field(default_factory=lambda: float(os.environ.get("LANDSCAPE_SAVE_INTERVAL", 5.0)))
@@ -66,6 +70,13 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}", "use cpu, cuda or auto") from None
+
+
+def phase(options: TrainOptions, text: str) -> None:
+    """Tell the progress display where a long request is (`options.progress.phase`, if it has one)."""
+    say = getattr(options.progress, "phase", None)
+    if say is not None:
+        say(text)
 
 
 def population_key(config: TrainConfig) -> str:
@@ -184,9 +195,14 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     configs = [c.validate() for c in configs]
     masks = list(masks) if masks is not None else [None] * len(configs)
     _check_population(configs)
-    store = Store(options.store, wait_s=options.wait_s)
-    store.ensure_writable()
-    device = resolve_device(options.device)
+    check_name(options.name)
+    context = Context.of(options)
+    store = context.store
+    chosen = [options.name and (options.name if len(configs) == 1 else f"{options.name}-r{i}")
+              for i in range(len(configs))]
+    for config, name in zip(configs, chosen):
+        claim(store, config.run_id(), name, options.rename)
+    device = context.device
 
     dataset = load_for(configs[0], options.data_dir)
     configs = [resolve_val_size(c, dataset) for c in configs]
@@ -219,10 +235,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
                 writer.close()
                 continue
             writers.append(writer)
-            name = names[index] if names else (
-                options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
+            name = chosen[index] or generated(store, run_id, names[index] if names else config.default_name())
             member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
-                                                     len(configs), name or config.default_name(), provenance)
+                                                     len(configs), name, provenance)
             resuming = bool(curves["step"]) and curves["step"][-1] == start
             pending.setdefault((start, resuming), []).append((index, member, writer, curves, offset))
 
@@ -240,7 +255,17 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     finally:
         for writer in writers:
             writer.close()
-    return [store.open(c.run_id()) for c in configs]
+    runs = [store.open(c.run_id()) for c in configs]
+    tell_names(store, runs, chosen, options)
+    return [store.open(r.id) for r in runs]
+
+
+def tell_names(store: Store, runs: Sequence[Run], chosen: Sequence[str | None], options: TrainOptions) -> None:
+    """Give each run the name asked for (an alias if it existed under another) and say so."""
+    for run, name in zip(runs, chosen):
+        note = adopt(store, run, name, options.rename)
+        if note and options.notify:
+            options.notify(note)
 
 
 def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset, plan: Plan,

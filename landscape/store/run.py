@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .. import interrupts
 from ..errors import StoreError
 from . import layout
+from .curves import Curve, with_steps
 from .files import USER_BLOCK, Damaged, _parse_header, holder_of, open_bytes, read_verified
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class Run:
                 self.format: int = int(attrs.get("format", 1))
                 self.config: dict[str, Any] = json.loads(attrs["config_json"])
                 self.environment: dict[str, Any] = layout.read_attrs(f["environment"]) if "environment" in f else {}
-                self.curves: dict[str, np.ndarray] = layout.read_curves(f["curves"]) if "curves" in f else {}
+                self.curves: dict[str, Curve] = with_steps(layout.read_curves(f["curves"]) if "curves" in f else {})
                 self.metrics: dict[str, float] = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
                 self._states = States.read(f)
                 self.checkpoint_steps: list[int] = self._states.checkpoint_steps

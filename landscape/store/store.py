@@ -203,6 +203,12 @@ class Store:
             run.checkpoint(step)  # the clear error of a step that was never stored
         return run.id, step
 
+    def to_dataframe(self, kind: str | None = None):
+        """One row per run with its configuration and metrics (pandas, an optional extra)."""
+        from .frame import to_dataframe
+
+        return to_dataframe(self, kind)
+
     def runs(self, kind: str | None = None) -> list[Run]:
         """Every readable run (optionally of one kind), opened."""
         return [Run(r.path) for r in self.list() if r.status != "damaged" and (kind is None or r.kind == kind)]
