@@ -27,9 +27,15 @@ def _mb(n: int) -> str:
 
 
 def list_runs(store_dir: str | None, as_json: bool = False) -> None:
-    from landscape.store import Store
+    from landscape.errors import StoreError
+    from landscape.store import Store, store_root
 
-    store = Store(store_dir)
+    path = store_root(store_dir)   # a missing store, or a file, is a one-line error (as api.context says)
+    if not path.is_dir():
+        what = "a file, not a directory of runs" if path.exists() else "missing (the directory does not exist)"
+        raise StoreError(f"the store {path} is {what}",
+                         "pass the store's directory with --store or LANDSCAPE_STORE; `landscape train` creates one")
+    store = Store(path)
     summaries = store.list()
     if as_json:
         print(json.dumps([{"id": s.id, "name": s.name, "kind": s.kind, "status": s.display_status or s.status,

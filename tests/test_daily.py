@@ -118,30 +118,6 @@ def test_show_takes_every_reference_lmc_takes(imp_store, capsys):
         assert layers[name]["kept"] == int(m.sum()) and layers[name]["total"] == m.numel()
 
 
-def test_ls_json_filters_and_groups_imp_members(imp_store, capsys):
-    code, out, _ = cli(capsys, "ls", "--store", imp_store, "--json")
-    rows = json.loads(out)["runs"]
-    assert code == 0 and [r["name"] for r in rows] == ["fc"]           # members grouped under their IMP run
-    assert rows[0]["kind"] == "imp" and rows[0]["sparsity"] == pytest.approx(0.36) and rows[0]["size_bytes"] > 0
-    everything = json.loads(cli(capsys, "ls", "--store", imp_store, "--json", "--all")[1])["runs"]
-    assert len(everything) == len(ls.Store(imp_store).list())
-    assert {r["imp"] for r in everything if r["kind"] == "train"} == {rows[0]["id"]}
-    reinit = json.loads(cli(capsys, "ls", "--store", imp_store, "--json", "--all", "--name", "*-reinit-*")[1])["runs"]
-    assert sorted(r["name"] for r in reinit) == ["fc-L1-reinit-r0", "fc-L2-reinit-r0"]
-    assert json.loads(cli(capsys, "ls", "--store", imp_store, "--json", "--kind", "lmc")[1])["runs"] == []
-    code, out, _ = cli(capsys, "ls", "--store", imp_store, "--all", "--model", "lenet_300_100", "--dataset", "synthetic")
-    assert code == 0 and "fc-L2-ticket-r0" in out
-
-
-def test_long_names_are_shortened_in_the_table_never_wrapped(tmp_path, capsys):
-    store = tmp_path / "store"
-    name = "a-rather-long-name-" * 5
-    assert cli(capsys, "train", *SMALL, "--name", name.rstrip("-"), "--store", store)[0] == 0
-    code, out, _ = cli(capsys, "ls", "--store", store)
-    row = next(line for line in out.splitlines() if "complete" in line)
-    assert "…" in row and len(out.splitlines()) == 3
-
-
 # -- names --------------------------------------------------------------------------------------------
 
 def test_a_name_is_an_alias_and_a_taken_name_is_refused_unless_renamed(tmp_path, capsys):

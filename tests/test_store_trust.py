@@ -257,9 +257,10 @@ def test_gc_removes_leftovers_of_killed_writes_only(tmp_path):
     assert read_everything(store, RUN_ID)[0] == {"final/test/acc": 0.875}
 
 
-def test_ls_show_rm_verify_do_not_import_torch(tmp_path):
+def test_ls_rm_verify_gc_do_not_import_torch(tmp_path):
+    """`show` does: it resolves every reference `lmc` accepts (IMP@L/role/rN), through the api."""
     make_run(Store(tmp_path))
-    for command in (["ls"], ["show", RUN_ID], ["verify"], ["rm", RUN_ID, "--dry-run"], ["gc", "--dry-run"]):
+    for command in (["ls"], ["verify"], ["rm", RUN_ID, "--dry-run"], ["gc", "--dry-run"]):
         code = ("import sys, typer\nfrom landscape.cli.main import app\nfrom landscape.cli.errors import run_guarded\n"
                 f"rc = run_guarded(typer.main.get_command(app), {command + ['--store', str(tmp_path)]!r})\n"
                 "print('RESULT', rc, 'torch' in sys.modules)")
