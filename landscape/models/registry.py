@@ -11,12 +11,13 @@ from .base import Network, check_build_args
 from .conv import ConvNet
 from .init import check_init, check_seed, reinitialize
 from .lenet import LeNet5
-from .mlp import LeNet300100
+from .mlp import MLP, LeNet300100
 from .resnet import RESNET18_PLAN, ResNet, cifar_plan
 from .vgg import VGG
 
 _MODELS: dict[str, Callable[..., Network]] = {
     "lenet_300_100": LeNet300100,
+    "mlp_3x512": MLP,
     "lenet5": LeNet5,
     "conv2": partial(ConvNet, stages=1),
     "conv4": partial(ConvNet, stages=2),
