@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .align import ALIGN_OWN_FLAGS
 from .flags import _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
@@ -113,13 +114,21 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape lmc --run-a parent:500it --run-b parent:end
 
+    landscape lmc --run-a seed0 --run-b seed1 --align weights --repair
+
+    landscape lmc --run-a imp-run@4 --run-b imp-run@4/r1 --align activations --examples 5000
+
 {REFERENCES}
 """)
-    @with_flags(LMC_FLAGS + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + _WHERE)
     def lmc(
         run_a: Annotated[str, typer.Option("--run-a", help="Network A (α = 0).", show_default=False)],
         run_b: Annotated[str, typer.Option("--run-b", help="Network B (α = 1).", show_default=False)],
         name: Annotated[Optional[str], typer.Option(help="A readable name for the result.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also align B to A (weights or activations) and measure "
+                                                     "the barrier before and after.", show_default=False)] = None,
+        repair: Annotated[bool, typer.Option("--repair", help="With --align: also REPAIR the aligned path (Jordan "
+                                             "et al. 2022); BatchNorm networks use the recomputation instead.")] = False,
         **flags,
     ) -> None:
         """Linear mode connectivity: error and loss along θ(α) = (1 − α)·θA + α·θB, on test and train.
@@ -135,6 +144,8 @@ starting point (the dense run at the rewind step, under the level's mask).
         from landscape.api.lmc import lmc as run_lmc
 
         args = {**flags, "name": name}
+        if align is not None or repair:
+            return _lmc_align(run_a, run_b, align, repair, args)
         run = run_lmc(run_a, run_b, _settings(args), _options(args))
         print_lmc(run, args["example_threshold"])
         out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
@@ -183,6 +194,19 @@ starting point (the dense run at the rewind step, under the level's mask).
                              on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
         print_instability(result)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
+
+
+def _lmc_align(run_a: str, run_b: str, method: str | None, repair: bool, args: dict[str, Any]) -> None:
+    from landscape.api.align import lmc_aligned
+    from landscape.errors import ConfigError
+
+    from .align import align_settings, print_lmc_align
+
+    if method is None:
+        raise ConfigError("--repair corrects the aligned path: it needs --align", "add --align weights (or activations)")
+    run = lmc_aligned(run_a, run_b, method, repair, _settings(args), align_settings(args, method), _options(args))
+    print_lmc_align(run)
+    out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
 
 # ------------------------------------------------------------------------------------------------

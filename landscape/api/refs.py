@@ -8,6 +8,9 @@
     IMP@L/reinit           ... a control instead of the ticket (reinit, random-prune, rescaled-reinit)
     IMP@L/reinit/r1:STEP   all of it, at a checkpoint of that member
 
+A run of kind `aligned` (`landscape align`: a network permuted to match another) is a network
+too: RUN (or RUN:end) names its weights, with its permuted mask.
+
 Every experiment that takes a network (lmc, siblings, instability, and those to come) resolves
 it here, so the syntax means the same thing everywhere.
 """
@@ -52,7 +55,12 @@ class Endpoint:
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.run.config)
+        return TrainConfig.from_dict(network_config(self.run))
+
+
+def network_config(run: Run) -> dict:
+    """The training configuration of the network a run holds (an aligned run keeps its source's)."""
+    return run.config["network"] if run.kind == "aligned" else run.config
 
 
 def resolve_endpoint(store: Store, text: str) -> Endpoint:
@@ -79,9 +87,9 @@ def resolve_endpoint(store: Store, text: str) -> Endpoint:
     elif run.kind == "imp":
         raise ConfigError(f"{run_text} is an IMP run: name one of its levels",
                           f"e.g. {run_text}@1 for the level-1 ticket, {run_text}@0 for the dense network")
-    elif run.kind != "train":
+    elif run.kind not in ("train", "aligned"):
         raise ConfigError(f"{run_text} is a {run.kind} run, not a trained network",
-                          "name a training run or an IMP level")
+                          "name a training run, an aligned network or an IMP level")
     total = int(run.plan.get("total_steps", max(run.checkpoint_steps, default=0)))
     if step_text is None or step_text.strip().lower() == "end":
         step = total
@@ -164,4 +172,4 @@ def common_parent(store: Store, a: Endpoint, b: Endpoint) -> tuple[str, int] | N
 
 
 
-__all__ = ["Endpoint", "resolve_endpoint", "lineage", "common_parent", "ROLES", "REFERENCE_SYNTAX"]
+__all__ = ["Endpoint", "network_config", "resolve_endpoint", "lineage", "common_parent", "ROLES", "REFERENCE_SYNTAX"]
