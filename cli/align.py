@@ -154,4 +154,23 @@ def print_lmc_align(run, as_json: bool = False) -> None:
     console.print(f"  LMC runs: " + ", ".join(f"{s} {runs[s].id}" for s in stages))
 
 
-__all__ = ["register", "print_aligned", "print_lmc_align", "ALIGN_FLAGS", "ALIGN_OWN_FLAGS", "align_settings"]
+def print_instability_align(run) -> None:
+    """Barrier vs k before and after alignment."""
+    import numpy as np
+    from rich.table import Table
+
+    from landscape.api.instability_align import read_aligned_points
+
+    console = out()
+    console.print(f"[bold]{run.id}[/] {run.name} -> {run.path} (aligned by {run.config['method']})")
+    table = Table("k", "pairs", "test error barrier before", "after", "test loss barrier before", "after",
+                  "train loss barrier before", "after", box=None, padding=(0, 2))
+    for p in read_aligned_points(run):
+        mean = {k: float(np.mean(v)) for k, v in p.items() if k.startswith(("before/", "after/"))}
+        table.add_row(f"{p['step']}it", str(len(p["comparisons"])), _pct(mean["before/test/error"]),
+                      _pct(mean["after/test/error"]), _num(mean["before/test/loss"]), _num(mean["after/test/loss"]),
+                      _num(mean["before/train/loss"]), _num(mean["after/train/loss"]))
+    console.print(table)
+
+
+__all__ = ["register", "print_aligned", "print_lmc_align", "print_instability_align", "ALIGN_FLAGS", "ALIGN_OWN_FLAGS", "align_settings"]

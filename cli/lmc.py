@@ -158,9 +158,12 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape instability --run lenet-parent --at 0 --points 30 --data-dir ../shared/data
 
+    landscape instability --run lenet-parent --at 0,500it --align weights
+
 {REFERENCES} `--run` names a run without a step; `--at` lists stored checkpoints of it.
 """)
-    @with_flags(LMC_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, "
+                                                     "loop or vmap.")] + _WHERE)
     def instability(
         run: Annotated[str, typer.Option("--run", help="The run to spawn siblings from (RUN or IMP@L).",
                                          show_default=False)],
@@ -173,6 +176,9 @@ starting point (the dense run at the rewind step, under the level's mask).
                                                  "sibling sets as possible.")] = False,
         threshold: Annotated[float, typer.Option(help="Stable: mean test-error barrier below this (Frankle et al.: 2%).")] = 0.02,
         name: Annotated[Optional[str], typer.Option(help="A readable name for the analysis.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also measure every pair after aligning one sibling to "
+                                                     "the other (weights or activations): barrier vs k before and "
+                                                     "after.", show_default=False)] = None,
         **flags,
     ) -> None:
         """Instability analysis: the barrier between siblings against the step k they were spawned at.
@@ -193,7 +199,19 @@ starting point (the dense run at the rewind step, under the level's mask).
                              settings=_settings(args), options=_options(args, progress),
                              on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
         print_instability(result)
+        if align is not None:
+            result = _instability_align(result, align, args)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
+
+
+def _instability_align(result, method: str, args: dict[str, Any]):
+    from landscape.api.instability_align import align_instability
+
+    from .align import align_settings, print_instability_align
+
+    aligned = align_instability(result, method, align_settings(args, method), _options(args))
+    print_instability_align(aligned)
+    return aligned
 
 
 def _lmc_align(run_a: str, run_b: str, method: str | None, repair: bool, args: dict[str, Any]) -> None:

@@ -115,6 +115,26 @@ def test_batchnorm_networks_use_the_recomputation_and_say_so(store, capsys):
     assert "recomputed at each α" in out and "after + REPAIR" not in out
 
 
+def test_instability_align_reports_barrier_vs_k_before_and_after(store, capsys):
+    code, out, err = cli(capsys, "instability", "--run", "s0", "--at", "0", "--siblings", "2", "--points", "3",
+                         "--train-subset", "200", "--align", "weights", "--store", str(store))
+    assert code == 0, err
+    assert "test error barrier before" in out and "0it" in out
+    run = Store(store).runs("instability_align")[-1]
+    assert run.curves["step"].tolist() == [0.0]
+    # Siblings spawned at 0 share θ0 and barely move: weight matching keeps them as they are.
+    point = run.section(f"points/{0:09d}")
+    linked = A.comparison_runs(Store(store), Store(store).open(point["comparisons"][0]))
+    assert point["after/test/loss"][0] == linked["after"].metrics["test/loss_barrier"]
+    assert point["before/test/loss"][0] == linked["before"].metrics["test/loss_barrier"]
+    assert linked["aligned"].metrics["l2_after"] <= linked["aligned"].metrics["l2_before"]
+    code, out, err = cli(capsys, "report", run.id, point["comparisons"][0], linked["aligned"].id,
+                         "--store", str(store), "--out", str(store.parent / "align.html"))
+    assert code == 0, err
+    html = (store.parent / "align.html").read_text()
+    assert "Instability before and after alignment" in html and "before and after alignment" in html
+
+
 def test_align_help_and_json(store, capsys):
     code, out, _ = cli(capsys, "align", "--help")
     assert code == 0 and "Examples" in out and "landscape align --run-a" in out

@@ -109,4 +109,27 @@ def aligned_sections(runs: list[Run]) -> list[Section]:
                     items=[table])]
 
 
-__all__ = ["lmc_align_sections", "aligned_sections", "comparison_table", "curves_figure"]
+@section_for("instability_align")
+def instability_align_sections(runs: list[Run]) -> list[Section]:
+    items: list[Any] = []
+    for metric, scale, label in (("error", 100, "error barrier (%)"), ("loss", 1, "loss barrier")):
+        fig = go.Figure()
+        for run in runs:
+            x = [f"{int(s)}it" for s in run.curves.get("step", [])]
+            for stage in ("before", "after"):
+                name, colour = STAGES[stage]
+                for split in ("test", "train"):
+                    y = np.asarray(run.curves.get(f"{stage}/{split}/{metric}_barrier/mean", []), dtype=float)
+                    fig.add_trace(go.Scatter(x=x, y=y * scale, mode="lines+markers", name=f"{name}, {split}",
+                                             line=dict(color=colour, dash=SPLIT_DASH[split], width=2)))
+        _layout(fig, f"{'Error' if metric == 'error' else 'Loss'} barrier between siblings vs k, before and after "
+                "alignment (mean over pairs)", "k: iteration the siblings were spawned at", label)
+        fig.update_xaxes(type="category")
+        items.append(fig)
+    return [Section("Instability before and after alignment", intro=(
+        "At each spawn step k, every pair of siblings interpolated as trained and after permuting one to match the "
+        "other. Alignment can only remove barriers that come from permuted units; what remains is a genuine "
+        "barrier between the two solutions."), items=items)]
+
+
+__all__ = ["instability_align_sections", "lmc_align_sections", "aligned_sections", "comparison_table", "curves_figure"]
