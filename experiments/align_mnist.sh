@@ -5,16 +5,19 @@
 #    different seeds; `landscape lmc --align weights` and `--align activations` print the test and
 #    train loss (and error) barrier before and after alignment, and the distances.
 # 2. MNIST, tickets: IMP on LeNet-300-100 with two replicates (different seeds, so different masks);
-#    the replicates' tickets at ~20% and ~5% of the weights aligned to each other (their masks are
-#    permuted along: mask Jaccard before/after), and each ticket against its own dense network.
+#    the replicates' tickets at ~20% and ~5% of the weights (levels 2 and 4 at 53% per level) aligned
+#    to each other (their masks are permuted along: mask Jaccard before/after), and each ticket
+#    against its own dense network.
 # 3. CIFAR-10: two VGG-11 at width 1/8 from different seeds; aligned by weights, the barrier with the
 #    endpoints' BatchNorm statistics interpolated (--no-bn-recompute) and with them recomputed at each
 #    α, which is REPAIR's correction for BatchNorm networks (--repair).
 # A table ("same basin or same region") is printed at the end from the stored runs.
+# `align_mnist.sh dense|tickets|vgg|table` runs one part (the three first are independent, so they
+# can run side by side); no argument runs them all in order.
 #
 # Scaled down for a 2-core machine shared with other work: TRAIN (default 3 epochs) per dense run
-# instead of tens, IMP at 40% per level for 6 levels of IMP_STEPS (default 2 epochs) each, VGG
-# for VGG_STEPS (default 2 epochs), LMC on 15 points over the test set and 10,000 training examples.
+# instead of tens, IMP at 53% per level for 4 levels of IMP_STEPS (default 2 epochs) each, VGG
+# for VGG_STEPS (default 1 epoch), LMC on 15 points over the test set and 10,000 training examples.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
@@ -22,15 +25,17 @@ DATA=${LANDSCAPE_DATA:-../shared/data}
 STORE=${STORE:-experiments-store}
 TRAIN=${TRAIN:-3ep}
 IMP_STEPS=${IMP_STEPS:-2ep}
-VGG_STEPS=${VGG_STEPS:-2ep}
+VGG_STEPS=${VGG_STEPS:-1ep}
 L=.venv/bin/landscape
 COMMON=(--data-dir "$DATA" --store "$STORE")
 LMC=(--points 15 --train-subset 10000 "${COMMON[@]}")
 ADAM=(--optimizer adam --lr 1.2e-3 --batch-size 60 --eval-every 1ep)
 t() { date +%s; }
-started=$(t)
+PART=${1:-all}
 
+dense() {
 # 1. dense MNIST networks from different seeds
+started=$(t)
 for model in lenet_300_100 mlp_3x512; do
   for seed in 0 1; do
     $L train --model $model --dataset mnist --steps "$TRAIN" --seed $seed "${ADAM[@]}" \
@@ -44,15 +49,18 @@ for model in lenet_300_100 mlp_3x512; do
       --name "cmp-$model-seeds-$method" "${LMC[@]}"
   done
 done
-dense=$(t)
+echo "time: dense training $((trained - started)) s, alignment and LMC $(($(t) - trained)) s"
+}
 
-# 2. IMP tickets, two replicates: level 3 keeps ~22%, level 6 ~5% of the hidden-layer weights
-$L imp --model lenet_300_100 --dataset mnist --levels 6 --prune-fraction 0.4 --output-fraction 0.2 \
+tickets() {
+dense=$(t)
+# 2. IMP tickets, two replicates: level 2 keeps 22%, level 4 4.9% of the hidden-layer weights
+$L imp --model lenet_300_100 --dataset mnist --levels 4 --prune-fraction 0.53 --output-fraction 0.265 \
   --rewind 0 --steps "$IMP_STEPS" "${ADAM[@]}" --controls none --replicates 2 \
   --name "align-imp-$IMP_STEPS" "${COMMON[@]}" > /dev/null
 imp_trained=$(t)
 IMP="align-imp-$IMP_STEPS"
-for level in 3 6; do
+for level in 2 4; do
   for method in weights activations; do
     $L lmc --run-a "$IMP@$level" --run-b "$IMP@$level/r1" --align $method \
       --name "cmp-tickets-L$level-replicates-$method" "${LMC[@]}"
@@ -61,7 +69,11 @@ for level in 3 6; do
   done
 done
 tickets=$(t)
+echo "time: IMP $((imp_trained - dense)) s, ticket alignment and LMC $((tickets - imp_trained)) s"
+}
 
+vgg() {
+tickets=$(t)
 # 3. CIFAR-10 VGG-11 at width 1/8, with and without the BatchNorm correction
 CIFAR=(--dataset "imagefolder:$DATA/cifar10-jpeg")
 for seed in 0 1; do
@@ -74,11 +86,17 @@ $L lmc --run-a "align-vgg11-w8-s0-$VGG_STEPS" --run-b "align-vgg11-w8-s1-$VGG_ST
   --no-bn-recompute --name "cmp-vgg11-w8-weights-interpolated-bn" "${VLMC[@]}"
 $L lmc --run-a "align-vgg11-w8-s0-$VGG_STEPS" --run-b "align-vgg11-w8-s1-$VGG_STEPS" --align weights \
   --repair --name "cmp-vgg11-w8-weights-repair" "${VLMC[@]}"
-vgg=$(t)
+echo "time: VGG training $((vgg_trained - tickets)) s, VGG alignment and LMC $(($(t) - vgg_trained)) s"
+}
 
+table() {
 .venv/bin/python experiments/align_table.py --store "$STORE"
-$L report cmp-lenet_300_100-seeds-weights cmp-tickets-L3-replicates-weights --store "$STORE" \
+$L report cmp-lenet_300_100-seeds-weights cmp-tickets-L2-replicates-weights --store "$STORE" \
   --out "$STORE/align-mnist.html"
-echo "time: dense training $((trained - started)) s, dense alignment+LMC $((dense - trained)) s," \
-  "IMP $((imp_trained - dense)) s, ticket alignment+LMC $((tickets - imp_trained)) s," \
-  "VGG training $((vgg_trained - tickets)) s, VGG alignment+LMC $((vgg - vgg_trained)) s, total $((vgg - started)) s"
+}
+
+case "$PART" in
+  dense|tickets|vgg|table) "$PART" ;;
+  all) dense; tickets; vgg; table ;;
+  *) echo "usage: $0 [dense|tickets|vgg|table]" >&2; exit 2 ;;
+esac
