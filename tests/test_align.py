@@ -176,3 +176,10 @@ def test_repair_refuses_batchnorm_networks():
 def test_a_model_without_a_permutation_spec_is_named():
     with pytest.raises(ConfigError, match="permutation_spec"):
         spec_of(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+
+
+def test_the_3x512_mlp_has_ainsworths_shape():
+    model = build_model("mlp_3x512", (1, 28, 28), 10, seed=0)
+    assert [tuple(p.shape) for n, p in model.named_parameters() if n.endswith("weight")] == [
+        (512, 784), (512, 512), (512, 512), (10, 512)]
+    assert sum(p.numel() for p in model.parameters()) == 932_362 and model.output_layer == "fc4.weight"

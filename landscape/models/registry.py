@@ -17,7 +17,6 @@ from .vgg import VGG
 
 _MODELS: dict[str, Callable[..., Network]] = {
     "lenet_300_100": LeNet300100,
-    "mlp_3x512": MLP,
     "lenet5": LeNet5,
     "conv2": partial(ConvNet, stages=1),
     "conv4": partial(ConvNet, stages=2),
@@ -29,6 +28,7 @@ _MODELS: dict[str, Callable[..., Network]] = {
     "resnet32": partial(ResNet, plan=cifar_plan(32)),
     "resnet56": partial(ResNet, plan=cifar_plan(56)),
     "resnet18": partial(ResNet, plan=RESNET18_PLAN),
+    "mlp_3x512": MLP,   # Ainsworth et al. (2023)'s MNIST MLP, for alignment
 }
 
 
