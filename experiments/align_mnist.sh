@@ -3,7 +3,8 @@
 #
 # 1. MNIST, dense: two LeNet-300-100 and two 3x512 MLPs (Ainsworth et al.'s MNIST MLP) trained from
 #    different seeds; `landscape lmc --align weights` and `--align activations` print the test and
-#    train loss (and error) barrier before and after alignment, and the distances.
+#    train loss (and error) barrier before and after alignment, and the distances; and after weight
+#    matching with REPAIR (Jordan et al. 2022) along the path.
 # 2. MNIST, tickets: IMP on LeNet-300-100 with two replicates (different seeds, so different masks);
 #    the replicates' tickets at ~20% and ~5% of the weights (levels 1 and 2 at 78% per level) aligned
 #    to each other (their masks are permuted along: mask Jaccard before/after), and each ticket
@@ -48,6 +49,9 @@ for model in lenet_300_100 mlp_3x512; do
     $L lmc --run-a "align-$model-s0-$TRAIN" --run-b "align-$model-s1-$TRAIN" --align $method \
       --name "cmp-$model-seeds-$method" "${LMC[@]}"
   done
+  # REPAIR along the weight-matched path (these networks have no BatchNorm)
+  $L lmc --run-a "align-$model-s0-$TRAIN" --run-b "align-$model-s1-$TRAIN" --align weights --repair \
+    --name "cmp-$model-seeds-weights-repair" "${LMC[@]}"
 done
 echo "time: dense training $((trained - started)) s, alignment and LMC $(($(t) - trained)) s"
 }
