@@ -108,6 +108,7 @@ def test_lmc_align_measures_before_and_after_in_one_call(store, capsys):
     assert result.section("comparison")["correction"] == "repair"
 
 
+@pytest.mark.slow
 def test_batchnorm_networks_use_the_recomputation_and_say_so(store, capsys):
     code, out, err = cli(capsys, "lmc", "--run-a", "res0", "--run-b", "res1", "--align", "weights", "--repair",
                          "--points", "3", "--train-subset", "200", "--bn-batches", "1", "--batch-size", "200", "--store", str(store))
@@ -115,6 +116,7 @@ def test_batchnorm_networks_use_the_recomputation_and_say_so(store, capsys):
     assert "recomputed at each α" in out and "after + REPAIR" not in out
 
 
+@pytest.mark.slow  # trains two siblings
 def test_instability_align_reports_barrier_vs_k_before_and_after(store, capsys):
     code, out, err = cli(capsys, "instability", "--run", "s0", "--at", "0", "--siblings", "2", "--points", "3",
                          "--train-subset", "200", "--align", "weights", "--store", str(store))
