@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .align import ALIGN_OWN_FLAGS
 from .flags import RENAME, _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
@@ -124,13 +125,21 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape lmc --run-a parent:500it --run-b parent:end
 
+    landscape lmc --run-a seed0 --run-b seed1 --align weights --repair
+
+    landscape lmc --run-a imp-run@4 --run-b imp-run@4/r1 --align activations --examples 5000
+
 {REFERENCES}
 """)
-    @with_flags(LMC_FLAGS + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + _WHERE)
     def lmc(
         run_a: Annotated[str, typer.Option("--run-a", help="Network A (α = 0).", show_default=False)],
         run_b: Annotated[str, typer.Option("--run-b", help="Network B (α = 1).", show_default=False)],
         name: Annotated[Optional[str], typer.Option(help="A readable name for the result.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also align B to A (weights or activations) and measure "
+                                                     "the barrier before and after.", show_default=False)] = None,
+        repair: Annotated[bool, typer.Option("--repair", help="With --align: also REPAIR the aligned path (Jordan "
+                                             "et al. 2022); BatchNorm networks use the recomputation instead.")] = False,
         **flags,
     ) -> None:
         """Linear mode connectivity: error and loss along θ(α) = (1 − α)·θA + α·θB, on test and train.
@@ -154,6 +163,8 @@ starting point (the dense run at the rewind step, under the level's mask).
         from .progress import busy
 
         args = {**flags, "name": name}
+        if align is not None or repair:
+            return _lmc_align(run_a, run_b, align, repair, args)
         with busy(f"LMC {run_a} – {run_b}"):
             run = run_lmc(run_a, run_b, _settings(args), _options(args))
         if args["json_"]:
@@ -169,9 +180,12 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape instability --run lenet-parent --at 0 --points 30 --data-dir ../shared/data
 
+    landscape instability --run lenet-parent --at 0,500it --align weights
+
 {REFERENCES} `--run` names a run without a step; `--at` lists stored checkpoints of it.
 """)
-    @with_flags(LMC_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, "
+                                                     "loop or vmap.")] + _WHERE)
     def instability(
         run: Annotated[str, typer.Option("--run", help="The run to spawn siblings from (RUN or IMP@L).",
                                          show_default=False)],
@@ -184,6 +198,9 @@ starting point (the dense run at the rewind step, under the level's mask).
                                                  "sibling sets as possible.")] = False,
         threshold: Annotated[float, typer.Option(help="Stable: mean test-error barrier below this (Frankle et al.: 2%).")] = 0.02,
         name: Annotated[Optional[str], typer.Option(help="A readable name for the analysis.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also measure every pair after aligning one sibling to "
+                                                     "the other (weights or activations): barrier vs k before and "
+                                                     "after.", show_default=False)] = None,
         **flags,
     ) -> None:
         """Instability analysis: the barrier between siblings against the step k they were spawned at.
@@ -209,7 +226,32 @@ starting point (the dense run at the rewind step, under the level's mask).
 
             return emit_json(result)
         print_instability(result)
+        if align is not None:
+            result = _instability_align(result, align, args)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
+
+
+def _instability_align(result, method: str, args: dict[str, Any]):
+    from landscape.api.instability_align import align_instability
+
+    from .align import align_settings, print_instability_align
+
+    aligned = align_instability(result, method, align_settings(args, method), _options(args))
+    print_instability_align(aligned)
+    return aligned
+
+
+def _lmc_align(run_a: str, run_b: str, method: str | None, repair: bool, args: dict[str, Any]) -> None:
+    from landscape.api.align import lmc_aligned
+    from landscape.errors import ConfigError
+
+    from .align import align_settings, print_lmc_align
+
+    if method is None:
+        raise ConfigError("--repair corrects the aligned path: it needs --align", "add --align weights (or activations)")
+    run = lmc_aligned(run_a, run_b, method, repair, _settings(args), align_settings(args, method), _options(args))
+    print_lmc_align(run)
+    out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -201,11 +201,13 @@ from .exchange import register as _register_exchange  # noqa: E402
 from .lmc import register as _register_lmc  # noqa: E402
 from .geometry import register as _register_geometry  # noqa: E402
 from .store import register as _register_store  # noqa: E402
+from .align import register as _register_align  # noqa: E402
 _register_lmc(app)
 _register_exchange(app)
 _register_diet(app)
 _register_geometry(app)
 _register_store(app)
+_register_align(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

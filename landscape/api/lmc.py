@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..align.repair import repaired_curve
 from ..batched.batchnorm import batchnorm_layers
 from ..data import data_root
 from ..environment import describe
@@ -52,6 +54,7 @@ class LmcSettings:
     bn_batches: int = 10             # ... over this many batches of `batch_size` training inputs
     batch_size: int = 1000
     per_example: bool = False        # each training example's loss barrier (Paul et al. 2022)
+    repair: bool = False             # REPAIR each θ(α) on the BatchNorm sample (networks without BatchNorm)
     # Not part of the identity: they change how the result is computed or summarised, not the result.
     # An example is linearly connected when its loss barrier is <= this. Not 0: in float32 about half
     # of the examples on a convex path show barriers of ~1e-8 from rounding alone.
@@ -62,7 +65,8 @@ class LmcSettings:
     def identity(self) -> dict[str, Any]:
         return {"points": self.points, "train_subset": self.train_subset, "seed": self.seed,
                 "bn_recompute": self.bn_recompute, "bn_batches": self.bn_batches,
-                "batch_size": self.batch_size, "per_example": self.per_example}
+                "batch_size": self.batch_size, "per_example": self.per_example,
+                **({"repair": True} if self.repair else {})}  # absent when off: earlier IDs stay
 
     def validate(self) -> "LmcSettings":
         def integer(value, label, low):
@@ -254,7 +258,7 @@ class PairResult:
             "bn_examples": self.bn_examples, "mask_mode": self.mask_mode, "mask_jaccard": self.mask_jaccard,
             "mask_note": notes[self.mask_mode], "method": self.method, "alpha_chunk": self.alpha_chunk,
             "num_test": self.num_test, "num_train": self.num_train, "train_total": self.train_total,
-            "example_threshold": settings.example_threshold,
+            "example_threshold": settings.example_threshold, "repair": settings.repair,
         }
 
 
@@ -276,16 +280,20 @@ def measure_pair(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, 
         index = torch.arange(n)
     train_x, train_y = data.train_x[index.to(device)], data.train_y[index.to(device)]
     bn_x = None
+    sample = torch.randperm(n, generator=generator(_SAMPLE_STREAM, settings.seed, 1))
     if settings.bn_recompute and batchnorm_layers(template):
-        sample = torch.randperm(n, generator=generator(_SAMPLE_STREAM, settings.seed, 1))
         bn_x = data.train_x[sample[:settings.bn_batches * settings.batch_size].to(device)]
     common = dict(alphas=settings.points, masks=masks, bn_recompute="auto" if settings.bn_recompute else "off",
                   bn_x=bn_x, bn_batches=settings.bn_batches, batch_size=settings.batch_size,
                   alpha_chunk=settings.alpha_chunk, method=settings.method)
+    curve = interpolation_curve
+    if settings.repair:  # REPAIR's statistics come from the sample BatchNorm would use
+        curve = partial(repaired_curve, repair_x=data.train_x[sample[:settings.bn_batches * settings.batch_size]
+                                                              .to(device)])
+        common = {k: common[k] for k in ("alphas", "masks", "batch_size", "alpha_chunk")}
     started = time.perf_counter()
-    test_curve = interpolation_curve(template, state_a, state_b, data.test_x, data.test_y, **common)
-    train_curve = interpolation_curve(template, state_a, state_b, train_x, train_y,
-                                      per_example=settings.per_example, **common)
+    test_curve = curve(template, state_a, state_b, data.test_x, data.test_y, **common)
+    train_curve = curve(template, state_a, state_b, train_x, train_y, per_example=settings.per_example, **common)
     seconds = time.perf_counter() - started
 
     distances, parent, layers = pair_distances(store, a, b, template, state_a, state_b, mask_a, mask_b,
