@@ -151,7 +151,7 @@ def print_lmc_align(run, as_json: bool = False) -> None:
             continue
         table.add_row(label, *(fmt(v) for v in values))
     console.print(table)
-    console.print(f"  LMC runs: " + ", ".join(f"{s} {runs[s].id}" for s in stages))
+    console.print("  LMC runs: " + ", ".join(f"{s} {runs[s].id}" for s in stages))
 
 
 def print_instability_align(run) -> None:

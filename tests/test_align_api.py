@@ -5,7 +5,6 @@ Runs on the synthetic dataset with a few dozen iterations; commands run in-proce
 """
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
