@@ -152,8 +152,10 @@ def data_fetch(
 
 from .diet import register as _register_diet  # noqa: E402
 from .lmc import register as _register_lmc  # noqa: E402
+from .baselines import register as _register_baselines  # noqa: E402
 _register_lmc(app)
 _register_diet(app)
+_register_baselines(app)
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_guarded(typer.main.get_command(app), argv))
 

@@ -254,7 +254,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
                       keep=config.start.fresh)
         if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
-        start, parent = checkpoint.step, parent_run.id
+        start, parent = (checkpoint.step if config.start.at is None else config.start.at), parent_run.id
         if start > plan.total_steps:
             raise ConfigError(f"the start checkpoint is at {start}it, beyond this run's {plan.total_steps}it",
                               "train for longer or start from an earlier checkpoint")

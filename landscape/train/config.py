@@ -98,6 +98,9 @@ class StartFrom:
     # Tensors not taken from the checkpoint but from this run's own fresh init (e.g. a new output
     # layer when a ticket moves to a dataset with another number of classes).
     fresh: tuple[str, ...] = ()
+    # The schedule step this run starts at, when not the checkpoint's own: LR rewinding replays
+    # the schedule from k on trained weights; a transferred trained network starts at 0.
+    at: int | None = field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @dataclass(frozen=True)
