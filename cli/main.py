@@ -56,6 +56,10 @@ def train(
     landscape imp --model lenet_300_100 --dataset cifar10 --ticket-from 3f9a1c@5 --levels 5 --optimizer adam
 
     landscape imp --model lenet_300_100 --dataset mnist --levels 8 --rewind-from diet-easy-5500
+
+    landscape imp --model lenet_300_100 --dataset digits --levels 4 --rewind 20it --retrain lr-rewind
+
+    landscape imp --model lenet_300_100 --dataset digits --levels 4 --retrain finetune --retrain-steps 100it
 """)
 @with_train_flags
 def imp(
@@ -71,6 +75,9 @@ def imp(
     ticket_from: Annotated[Optional[str], typer.Option(help="Transfer: train the tickets of another IMP run's levels 1..L, RUN@L.", show_default=False)] = None,
     transfer_output: Annotated[str, typer.Option(help="A new output layer, when classes differ: pruned (to the ticket's density) or dense.")] = "pruned",
     rewind_from: Annotated[Optional[str], typer.Option(help="Data diet: start the dense run from a pre-training (a diet run, or a training run) and rewind there.", show_default=False)] = None,
+    retrain: Annotated[str, typer.Option(help="weight-rewind (rewind weights to --rewind), lr-rewind (trained weights, replay the schedule's last R steps) or finetune (trained weights, R steps at the final rate); Renda et al. 2020.")] = "weight-rewind",
+    retrain_steps: Annotated[Optional[str], typer.Option(help="R, the retraining budget of lr-rewind and finetune, e.g. 2ep [default: steps - rewind].", show_default=False)] = None,
+    transfer_init: Annotated[str, typer.Option(help="With --ticket-from: ticket (its rewound weights) or trained (its trained, pruned weights, fine-tuned).")] = "ticket",
     **flags,
 ) -> None:
     """Iterative magnitude pruning with rewinding and controls: find winning tickets.
