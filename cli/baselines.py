@@ -22,6 +22,7 @@ def _floats(text: str, what: str) -> list[float]:
 
 def register(app: typer.Typer) -> None:
     """Add `prune` and `gmp` to `app`."""
+    register_gmp(app)
 
     @app.command("prune", epilog="""**Examples**
 
@@ -97,3 +98,48 @@ def print_prune(run, store_dir: str | None, as_json: bool) -> None:
                  for role in ("ticket", "shuffle", "reinit") if role in row]
         out.print(f"  {100 * row['density']:7.3f}% remaining  " + "  ".join(cells))
     out.print(f"next: landscape report {run.id}" + (f" --store {store_dir}" if store_dir else ""))
+
+
+def register_gmp(app: typer.Typer) -> None:
+    @app.command("gmp", epilog="""**Examples**
+
+    landscape gmp --final-density 0.05 --start 1ep --end 3ep --every 100it --model lenet_300_100 --dataset mnist --steps 5ep --data-dir ../shared/data
+
+    landscape gmp --final-density 0.1 --start 20it --end 200it --every 20it --dataset digits --steps 300it --replicates 2 --json
+
+The density follows Zhu & Gupta's cubic schedule d_t = 1 - s_t, s_t = s_f + (s_i - s_f)(1 - (t - start)/(end - start))^3,
+pruning the smallest-magnitude alive weights every --every steps from --start to --end (which must come
+before the end of training). The mask is saved with every checkpoint; a killed run resumes identically.
+""")
+    @with_flags(TRAIN_FLAGS)
+    def gmp(
+        final_density: Annotated[float, typer.Option(help="Density at --end (fraction of weights kept), in (0, 1).")] = 0.1,
+        initial_density: Annotated[float, typer.Option(help="Density at --start.")] = 1.0,
+        start: Annotated[str, typer.Option(help="First pruning step t0, e.g. 1ep or 500it.")] = "0it",
+        end: Annotated[str, typer.Option(help="Last pruning step, before the end of training.")] = "1ep",
+        every: Annotated[str, typer.Option(help="Steps between pruning steps, Δt.")] = "100it",
+        scope: Annotated[str, typer.Option(help="global (one threshold) or layerwise.")] = "global",
+        json_: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        **flags,
+    ) -> None:
+        """Gradual magnitude pruning during training (Zhu & Gupta 2017): one run, a cubic density schedule."""
+        from landscape.api.gmp import final_density as density_of, gmp as run_gmp
+        from landscape.cli import commands
+        from landscape.train.config import GmpSpec
+
+        from .progress import step_progress
+
+        args = {**flags}
+        spec = GmpSpec(final_density, start=start, end=end, every=every, initial_density=initial_density, scope=scope)
+        with step_progress(f"gmp {args['model']} on {args['dataset']}") as progress:
+            runs = run_gmp(commands._base_config(args), spec, args["replicates"], commands._options(args, progress))
+        rows = [{"id": r.id, "name": r.name, "path": str(r.path), "density": density_of(r),
+                 "test_acc": r.metrics.get("final/test/acc")} for r in runs]
+        if json_:
+            print(json.dumps(rows))
+            return
+        for row in rows:
+            commands.out.print(f"[bold]{row['id']}[/] {row['name']}: {100 * row['density']:.3f}% remaining, "
+                               f"test acc {commands._pct(row['test_acc'])} -> {row['path']}")
+        commands.out.print(f"next: landscape report {' '.join(r['id'] for r in rows)}"
+                           + (f" --store {args['store']}" if args["store"] else ""))

@@ -42,6 +42,7 @@ class Checkpoint:
     step: int
     model: dict[str, torch.Tensor]
     optimizer: dict[str, dict[str, torch.Tensor]]
+    mask: dict[str, torch.Tensor] | None = None  # only where the mask changes during training
 
 
 class Run:
@@ -81,14 +82,16 @@ class Run:
                              "choose a stored step, or retrain with --checkpoint-at")
         with h5py.File(self.path, "r") as f:
             step_, model, optimizer = layout.read_state(f["checkpoints"][str(step)])
-        return Checkpoint(step_, model, optimizer)
+            mask = layout.read_state_mask(f["checkpoints"][str(step)])
+        return Checkpoint(step_, model, optimizer, mask)
 
     def resume_state(self) -> Checkpoint | None:
         with h5py.File(self.path, "r") as f:
             if "resume" not in f:
                 return None
             step, model, optimizer = layout.read_state(f["resume"])
-        return Checkpoint(step, model, optimizer)
+            mask = layout.read_state_mask(f["resume"])
+        return Checkpoint(step, model, optimizer, mask)
 
     def section(self, path: str) -> dict[str, Any]:
         """The attributes of a group written with `RunWriter.write_section` ({} if absent)."""
@@ -150,7 +153,8 @@ class RunWriter:
                 layout.write_tensors(f.create_group("mask"), {k: v.bool() for k, v in mask.items()})
 
     def save(self, step: int, *, curves: dict[str, list[float]], model: dict[str, torch.Tensor],
-             optimizer: dict[str, dict[str, torch.Tensor]], checkpoint: bool, resume: bool) -> None:
+             optimizer: dict[str, dict[str, torch.Tensor]], checkpoint: bool, resume: bool,
+             mask: dict[str, torch.Tensor] | None = None) -> None:
         """One atomic update: the curves so far and, as asked, a checkpoint and/or the resume state."""
         with atomic_update(self.path) as f:
             layout.write_curves(f["curves"], curves)
@@ -158,11 +162,11 @@ class RunWriter:
                 group = f["checkpoints"]
                 if str(step) in group:
                     del group[str(step)]
-                layout.write_state(group.create_group(str(step)), model, optimizer, step)
+                layout.write_state(group.create_group(str(step)), model, optimizer, step, mask)
             if resume:
                 if "resume" in f:
                     del f["resume"]
-                layout.write_state(f.create_group("resume"), model, optimizer, step)
+                layout.write_state(f.create_group("resume"), model, optimizer, step, mask)
             f.attrs["updated"] = _now()
 
     def write_section(self, path: str, *, attrs: dict[str, Any] | None = None,
