@@ -2,6 +2,7 @@
 
     python experiments/bench_engine.py                      # CPU, MNIST from ../shared/data
     python experiments/bench_engine.py --device cuda        # also ResNet-20 on CIFAR-sized input
+    python experiments/bench_engine.py --json engine.json   # the figures as data too (gpu_check.py)
 
 1. One epoch of LeNet-300-100 on MNIST (batch 60, SGD): the engine against a bare hand-written
    PyTorch loop over the same in-memory tensors doing the same work. Target: within 1.15x.
@@ -28,6 +29,8 @@ from landscape.errors import UserError
 from landscape.models import build_model
 from landscape.train.config import recipe
 from landscape.train.engine import Member, Plan, train_population
+
+from figures import Figures  # experiments/figures.py (scripts run with experiments/ on sys.path)
 
 SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
@@ -81,7 +84,7 @@ def engine_run(x, y, batch: int, device, seeds, steps: str, path: str = "auto", 
     return time.perf_counter() - start
 
 
-def bench_epoch(x, y, device, repeats: int) -> None:
+def bench_epoch(x, y, device, repeats: int, figures: Figures) -> None:
     batch = 60
     bare, engine = [], []
     bare_epoch(x[:6000], y[:6000], batch, device, 0)  # warm-up: allocator, kernels, caches
@@ -92,27 +95,34 @@ def bench_epoch(x, y, device, repeats: int) -> None:
     b, e = statistics.median(bare), statistics.median(engine)
     print(f"\n[1] LeNet-300-100, one epoch ({len(x) // batch} it, batch {batch}, SGD), median of {repeats}:")
     print(f"    bare loop {b:.2f}s   engine {e:.2f}s   ratio engine/bare = {e / b:.3f} (target <= 1.15)")
+    figures.add(f"LeNet-300-100 epoch ({len(x) // batch} it): engine", e, "s", baseline=b, baseline_label="bare loop")
 
 
-def bench_population(x, y, device, iters: int, model: str = "lenet_300_100", width: float = 1.0) -> None:
+def bench_population(x, y, device, iters: int, figures: Figures, model: str = "lenet_300_100",
+                     width: float = 1.0, ks: tuple[int, ...] = (1, 2, 8)) -> None:
     print(f"\n[2] population training, {model} (width {width}), {iters} it, time per member per iteration:")
     baseline = None
-    for k in (1, 2, 8):
-        row = []
+    for k in ks:
+        row, per_path = [], {}
         for path in ("loop", "vmap"):
             if k == 1 and path == "vmap":
                 row.append("      -   ")
                 continue
-            engine_run(x, y, 60, device, list(range(k)), "5it", path, model, width)  # warm-up
+            engine_run(x, y, 60, device, list(range(k)), f"{min(5, iters)}it", path, model, width)  # warm-up
             seconds = engine_run(x, y, 60, device, list(range(k)), f"{iters}it", path, model, width)
             per = seconds / (k * iters) * 1e3
             baseline = baseline or per
+            per_path[path] = per
             row.append(f"{path} {per:6.3f} ms ({per / baseline:4.2f}x)")
+            figures.add(f"population {model} w{width:g} K={k} {path}: per member-iteration", per, "ms",
+                        baseline=baseline, baseline_label="K=1 loop")
         print(f"    K={k}:  " + "   ".join(row))
+        if len(per_path) == 2:  # what `--path auto` should pick here (population.choose_path)
+            figures.note(f"population {model} w{width:g} K={k}: faster layout", min(per_path, key=per_path.get))
     print("    (ratios against K=1 loop; below 1.00x means members are cheaper together)")
 
 
-def bench_cifar_cache(device) -> None:
+def bench_cifar_cache(device, figures: Figures) -> None:
     folder = SHARED / "cifar10-jpeg"
     if not folder.is_dir():
         print(f"\n[3] skipped: no CIFAR-10 JPEGs at {folder}")
@@ -134,6 +144,7 @@ def bench_cifar_cache(device) -> None:
                 os.environ["LANDSCAPE_CACHE"] = old
     print(f"\n[3] CIFAR-10 from JPEGs ({len(ds.train_y)} + {len(ds.test_y)} images): first load (decode + cache) "
           f"{first:.1f}s, cached load {cached:.2f}s, ratio {first / cached:.0f}x")
+    figures.add("CIFAR-10 JPEGs: first load (decode + cache)", first, "s", baseline=cached, baseline_label="cached load")
 
 
 def main() -> None:
@@ -142,21 +153,33 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--population-iters", type=int, default=200)
     parser.add_argument("--skip-cifar", action="store_true")
+    parser.add_argument("--examples", type=int, default=None, help="train on the first N examples (quick runs)")
+    parser.add_argument("--resnet", action="store_true", help="also ResNet-20 populations on the CPU (always on CUDA)")
+    parser.add_argument("--resnet-width", type=float, default=1.0)
+    parser.add_argument("--ks", default="1,2,8", help="population sizes to measure")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    ks = tuple(int(k) for k in args.ks.split(","))
+    figures = Figures()
     device = torch.device(args.device)
     torch.manual_seed(0)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), torch {torch.__version__}")
     x, y, source = mnist_tensors(device)
+    if args.examples:
+        x, y = x[:args.examples], y[:args.examples]
     print(f"data: {source}, {len(x)} training examples on {device}")
-    bench_epoch(x, y, device, args.repeats)
-    bench_population(x, y, device, args.population_iters)
-    if device.type == "cuda":
+    figures.note("engine benchmark data", source)
+    bench_epoch(x, y, device, args.repeats, figures)
+    bench_population(x, y, device, args.population_iters, figures, ks=ks)
+    if device.type == "cuda" or args.resnet:
         g = torch.Generator().manual_seed(0)
-        cx = torch.randn(50000, 3, 32, 32, generator=g).to(device)
-        cy = torch.randint(10, (50000,), generator=g).to(device)
-        bench_population(cx, cy, device, args.population_iters, "resnet20")
+        n = args.examples or 50000
+        cx = torch.randn(n, 3, 32, 32, generator=g).to(device)
+        cy = torch.randint(10, (n,), generator=g).to(device)
+        bench_population(cx, cy, device, args.population_iters, figures, "resnet20", args.resnet_width, ks)
     if not args.skip_cifar:
-        bench_cifar_cache(device)
+        bench_cifar_cache(device, figures)
+    figures.write(args.json, device=str(device), torch=torch.__version__)
 
 
 if __name__ == "__main__":

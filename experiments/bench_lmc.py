@@ -36,6 +36,8 @@ from landscape.lmc import barrier, interpolation_curve
 from landscape.batched.chunking import auto_alpha_chunk
 from landscape.models import build_model
 
+from figures import Figures  # experiments/figures.py (scripts run with experiments/ on sys.path)
+
 SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
@@ -79,10 +81,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--small-batch", type=int, default=250, help="evaluation batch of the third configuration")
     parser.add_argument("--train-steps", type=int, default=300, help="SGD steps per endpoint network")
+    parser.add_argument("--examples", type=int, default=None, help="evaluate on the first N test examples")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = torch.device(args.device)
 
     train_x, train_y, test_x, test_y, source = mnist(device)
+    if args.examples:
+        test_x, test_y = test_x[:args.examples], test_y[:args.examples]
     a, b = trained(1, train_x, train_y, args.train_steps), trained(2, train_x, train_y, args.train_steps)
     template = build_model("lenet_300_100", (1, 28, 28), 10, seed=0).to(device)
     configs = {"batched": ("batched", args.batch_size), "sequential": ("sequential", args.batch_size),
@@ -112,6 +118,11 @@ def main() -> None:
     small = f"batched, batch {args.small_batch}"
     print(f"speed-up of batched over one α at a time: {median['sequential'] / median['batched']:.2f}x at batch "
           f"{args.batch_size}, {median['sequential'] / median[small]:.2f}x at batch {args.small_batch}")
+    figures = Figures()
+    for name in configs:
+        figures.add(f"LMC {args.points} α on {len(test_y)} examples: {name}", median[name], "s",
+                    baseline=median["sequential"], baseline_label="one α at a time")
+    figures.write(args.json, device=str(device), data=source)
     gap = max(float((curves[n].loss - curves["sequential"].loss).abs().max()) for n in configs)
     gap = max([gap] + [float((curves[n].error - curves["sequential"].error).abs().max()) for n in configs])
     b_ = barrier(curves["batched"])

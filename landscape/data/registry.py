@@ -37,6 +37,8 @@ _READERS: dict[str, _Reader] = {
     "digits": _Reader(lambda root: read_digits()),
     "synthetic": _Reader(lambda root: make_synthetic()),
     "synthetic-rgb": _Reader(lambda root: make_synthetic(shape=(3, 16, 16), name="synthetic-rgb")),
+    # CIFAR-10's shape and size, for benchmarks on a machine without the real files (gpu_check.py)
+    "synthetic-cifar10": _Reader(lambda root: make_synthetic(50000, 10000, (3, 32, 32), name="synthetic-cifar10")),
     # four classes: for tests of moving a network between datasets with different class counts
     "synthetic-4": _Reader(lambda root: make_synthetic(num_classes=4, seed=4, name="synthetic-4")),
 }
