@@ -132,3 +132,15 @@ def test_bad_gmp_requests_write_nothing(tmp_path, spec, message):
                        .replace("]", r"\]")):
         gmp(recipe("lenet_300_100", "synthetic", **TRAIN), GmpSpec(**{"every": "10it", **spec}), store=str(tmp_path))
     assert not list(tmp_path.glob("*.h5"))
+
+
+@pytest.mark.slow
+def test_vmap_and_loop_populations_prune_alike(tmp_path):
+    config = recipe("lenet_300_100", "synthetic", **{**TRAIN, "steps": "40it"})
+    spec = GmpSpec(0.2, start="5it", end="25it", every="5it", scope="layerwise")
+    loop = gmp(config, spec, replicates=2, store=str(tmp_path / "loop"), path="loop")
+    vmap = gmp(config, spec, replicates=2, store=str(tmp_path / "vmap"), path="vmap")
+    for a, b in zip(loop, vmap):
+        fa, fb = a.checkpoint(40), b.checkpoint(40)
+        assert all(torch.equal(fa.mask[k], fb.mask[k]) for k in fa.mask)
+        assert all(torch.allclose(fa.model[k], fb.model[k], atol=1e-5) for k in fa.model)
