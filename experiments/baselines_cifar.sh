@@ -5,7 +5,7 @@
 # weight rewinding, LR rewinding and fine-tuning (global, 80% per level: 20% and 4%), and GMP.
 #
 # Scaled down hard for 2 CPU cores shared with other work (say so when quoting numbers): STEPS
-# iterations per network (default 200 at batch 128, half an epoch; Synaptic-Flow trains 160 epochs),
+# iterations per network (default 100 at batch 64, 1/7 of an epoch; Synaptic-Flow trains 160 epochs),
 # SGD 0.1, momentum 0.9, weight decay 1e-4, the rate cut 10x at 3/4 of training, crop+flip, one
 # replicate (REPLICATES=2 for bands). Accuracies are those of barely-trained networks (~35-45%):
 # what this recipe shows reliably is which masks collapse, not the published accuracy gaps.
@@ -14,13 +14,13 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
 CIFAR=${CIFAR:-../shared/data/cifar10-jpeg}
 STORE=${STORE:-experiments-store}
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-100}
 REPLICATES=${REPLICATES:-1}
 DENSITIES=${DENSITIES:-0.05,0.01,0.001}
 L=.venv/bin/landscape
 TRAIN=(--model vgg11 --width 0.125 --dataset "imagefolder:$CIFAR" --store "$STORE" --replicates "$REPLICATES"
        --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 1e-4 --schedule step
-       --milestones "$((STEPS * 3 / 4))it" --gamma 0.1 --batch-size 128 --steps "${STEPS}it"
+       --milestones "$((STEPS * 3 / 4))it" --gamma 0.1 --batch-size "${BATCH:-64}" --steps "${STEPS}it"
        --eval-every "$((STEPS / 2))it")
 
 $L prune --method synflow --density "$DENSITIES" --controls shuffle,reinit "${TRAIN[@]}" --name bl-cifar-synflow
