@@ -140,6 +140,8 @@ def gather(runs: list[Run]) -> tuple[list[Curve], list[tuple]]:
             elif run.kind == "train" and run.config.get("gmp"):
                 gmps.append(run)
         curves += gmp_curves(gmps, store)
+    order = {"imp": 0, "imp-control": 0, "prune": 1, "prune-control": 1, "gmp": 2}
+    curves.sort(key=lambda c: (order[c.family], c.label))  # IMP, then each method beside its controls, GMP
     return [c for c in curves if c.points], sorted(keys)
 
 
