@@ -9,7 +9,7 @@
 # the rate cut 10x at 200it (so LR rewinding and fine-tuning differ), global pruning everywhere, IMP at
 # 75% per level (5 levels: 25, 6.25, 1.6, 0.39, 0.098% remaining) instead of 20%, 1 replicate by
 # default (REPLICATES=2 draws bands), controls for the data- and flow-based methods only. Measured:
-# about 10 s per 300-iteration training with the cores shared 6 ways; the script is ~70 trainings.
+# the script is ~70 trainings; it took 52 min on 2 cores at load average 12-25 (~45 s per training).
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
