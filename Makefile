@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   create .venv, train on the bundled digits data, write an HTML report
+#   make demo   create .venv, find winning tickets on MNIST-1D (generated offline), write an HTML report
 #   make test   create .venv, run the test suite
 PY ?= python3
 # The local CPU wheel on this machine kind; set TORCH=torch to take your platform's default build.
@@ -25,12 +25,14 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
-# One thread: an MLP on 8x8 images is too small to gain from more, and loses badly to them when
-# the cores are busy with other work.
+# MNIST-1D is generated offline (no download) and, unlike the 8x8 digits, on which every sparse
+# network still scores ~98%, it shows winning tickets within a minute: IMP's tickets beat their
+# reinitialised controls by 10+ points at 25% of the weights. One thread: the networks are tiny,
+# and lose badly to more threads when the cores are busy with other work.
 demo: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/landscape train --model lenet_300_100 --dataset digits --steps 40ep --batch-size 32 \
-		--lr 1e-3 --replicates 2 --checkpoint-at 0,100it,end --name demo --store $(DEMO_STORE)
-	$(BIN)/landscape report demo-r0 demo-r1 --store $(DEMO_STORE) --out $(DEMO_STORE)/demo-report.html
+	OMP_NUM_THREADS=1 $(BIN)/landscape imp --model mnist1d_cnn --dataset mnist1d --steps 800it --eval-every 100it \
+		--levels 3 --prune-fraction 0.5 --controls reinit --name demo --store $(DEMO_STORE)
+	$(BIN)/landscape report demo --store $(DEMO_STORE) --out $(DEMO_STORE)/demo-report.html
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_engine.py

@@ -84,7 +84,6 @@ def _ticket_source(text: str, output: str, store: str | None):
 
 def _prune_config(args: dict[str, Any]):
     from landscape.imp import PruneConfig
-    from landscape.models import build_model
 
     overrides = {}
     for item in args.get("layer_fraction") or []:
@@ -94,11 +93,23 @@ def _prune_config(args: dict[str, Any]):
         except ValueError:
             raise ConfigError(f"cannot read --layer-fraction {item!r}", "write NAME=FRACTION, e.g. fc3.weight=0.1") from None
     if args["output_fraction"] is not None:
-        output = build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
-        overrides[output] = args["output_fraction"]
+        overrides[_output_layer(args)] = args["output_fraction"]
     exclude = tuple(e.strip() for e in (args.get("exclude") or "").split(",") if e.strip())
     return PruneConfig(fraction=args["prune_fraction"], scope=args["scope"], criterion=args["criterion"],
                        overrides=tuple(overrides.items()), exclude=exclude)
+
+
+def _output_layer(args: dict[str, Any]) -> str:
+    """The model's output layer: zoo models build anywhere, so 8x8 digits suffice; a network from
+    outside is built for the dataset it will train on."""
+    from landscape.data import data_root, load_dataset
+    from landscape.models import build_model, model_source
+
+    if model_source(args["model"]) is None:
+        return build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
+    data = load_dataset(args["dataset"], data_root(args["data_dir"]))
+    return build_model(args["model"], data.input_shape, data.num_classes, seed=0, init=args["init"],
+                       width=args["width"]).output_layer
 
 
 def _controls(text: str) -> tuple[str, ...]:
@@ -131,6 +142,13 @@ def imp(args: dict[str, Any]) -> None:
         raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
                           "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
     pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
+    if args.get("start_from"):
+        if args["rewind_from"] or args["rewind"].strip() not in ("0", "0it"):
+            raise ConfigError("--from already says where the dense run starts and tickets rewind to",
+                              "drop --rewind and --rewind-from")
+        from landscape.store import Store
+
+        pretrained = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
                        pretrained=pretrained, retrain=args["retrain"], retrain_steps=args["retrain_steps"])
@@ -215,21 +233,25 @@ def report(refs: list[str], out_path: Path | None, open_browser: bool, store_dir
 
 
 def list_models() -> None:
-    from landscape.models import model_names
+    from landscape.models import model_catalog
     from landscape.train.config import RECIPES
 
-    table = Table("model", "recipe", box=None)
-    for name in model_names():
+    table = Table("model", "from", "recipe", box=None)
+    for name, origin in model_catalog():
         r = RECIPES.get(name, {})
-        table.add_row(name, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
+        table.add_row(name, origin, ", ".join(f"{k}={v}" for k, v in r.items()) or "-")
     out.print(table)
+    out.print("any other network: --model package.module:factory (see README, \"Your own model and data\")")
 
 
 def list_datasets() -> None:
-    from landscape.data import dataset_names
+    from landscape.data import dataset_catalog
 
-    for name in dataset_names():
-        out.print(name)
+    table = Table("dataset", "from", box=None)
+    for name, origin in dataset_catalog():
+        table.add_row(name, origin)
+    out.print(table)
+    out.print("any other data: --dataset package.module:factory (see README, \"Your own model and data\")")
 
 
 def fetch(name: str, data_dir: str | None, force: bool) -> None:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
-from landscape.errors import UserError
+from landscape.errors import LandscapeWarning, UserError
 
 EXIT_USAGE = 2
 INTERRUPTED = "interrupted: rerun the same command to continue where it stopped"
@@ -21,9 +22,20 @@ def _usage_error_line(exc: Exception) -> str | None:
     return f"error: {exc.format_message()} (see `{where} --help`)"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """landscape's own warnings as one line `warning: ...`; others as Python shows them."""
+    if issubclass(category, LandscapeWarning):
+        print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def run_guarded(command, args: list[str] | None = None) -> int:
     try:
-        result = command.main(args=args, prog_name="landscape", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.simplefilter("always", LandscapeWarning)
+            result = command.main(args=args, prog_name="landscape", standalone_mode=False)
     except UserError as exc:
         return _fail(exc.line())
     except typer.Exit as exc:

@@ -19,8 +19,10 @@ def _recipe(name: str, annotation: Any, help: str, *decls: str):
 
 
 TRAIN_FLAGS = [
-    _flag("model", str, "lenet_300_100", "Network, e.g. lenet_300_100, conv4, resnet20 (see `landscape models`)."),
-    _flag("dataset", str, "digits", "Dataset: mnist, cifar10, digits, imagefolder:PATH... (see `landscape data list`)."),
+    _flag("model", str, "lenet_300_100", "Network, e.g. lenet_300_100, conv4, resnet20 (see `landscape models`), "
+          "or your own: package.module:factory."),
+    _flag("dataset", str, "digits", "Dataset: mnist, cifar10, digits, mnist1d, imagefolder:PATH... (see "
+          "`landscape data list`), or your own: package.module:factory."),
     _recipe("steps", str, "Training length: 500it, 2ep or 50k."),
     _recipe("batch_size", int, "Batch size."),
     _recipe("optimizer", str, "sgd, adam or adamw."),
@@ -40,7 +42,8 @@ TRAIN_FLAGS = [
     _recipe("data_seed", int, "Seed of the data order (default --seed)."),
     _recipe("augment_seed", int, "Seed of the augmentation (default --seed)."),
     _flag("replicates", int, 1, "K replicates with seeds seed..seed+K-1, trained as one population."),
-    _flag("init", str, "kaiming_normal", "kaiming_normal, kaiming_uniform, glorot_normal or glorot_uniform."),
+    _flag("init", str, "kaiming_normal", "kaiming_normal, kaiming_uniform, glorot_normal or glorot_uniform; "
+          "own keeps your model's own (seeded) initialisation."),
     _flag("width", float, 1.0, "Width multiplier of the network."),
     _flag("checkpoint_at", str, "0,end", "Steps to keep weights at, e.g. 0,100it,2ep,end."),
     _flag("eval_every", str, "1ep", "Evaluate on validation and test every this many steps."),

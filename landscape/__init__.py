@@ -33,6 +33,9 @@ def __getattr__(name):
     if name == "ScoresConfig":
         from .diet import ScoresConfig
         return ScoresConfig
+    if name in ("export_network", "import_network"):
+        from .api import export, imported
+        return getattr(export if name == "export_network" else imported, name)
     if name in ("Store", "Run"):
         from . import store
         return getattr(store, name)
@@ -43,4 +46,4 @@ def __getattr__(name):
 
 
 __all__ = ["UserError", "train", "TrainOptions", "recipe", "TrainConfig", "Store", "Run", "scores", "ScoresConfig",
-           "DietRequest", "ImpPlan", "__version__"]
+           "DietRequest", "ImpPlan", "export_network", "import_network", "__version__"]

@@ -29,3 +29,11 @@ class ConfigError(UserError):
 
 class StoreError(UserError):
     """The store cannot be read or written, or a run reference does not resolve."""
+
+
+class LandscapeWarning(UserWarning):
+    """Something a user should know that does not stop the work (the CLI prints `warning: ...`)."""
+
+
+class CodeChangedWarning(LandscapeWarning):
+    """A stored run was built by a model or dataset whose code has changed since."""

@@ -29,7 +29,7 @@ def snapshot(root: Path):
 
 
 @pytest.mark.parametrize("command", [["train"], ["imp"], ["ls"], ["show"], ["report"], ["models"], ["data", "fetch"],
-                                     ["data", "list"]])
+                                     ["data", "list"], ["export"], ["import"]])
 def test_every_command_has_help_with_an_example(command):
     out = landscape(*command, "--help", check=0).stdout
     assert "Example" in out and "landscape" in out

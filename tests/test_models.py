@@ -39,7 +39,7 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
 def test_registry_names():
     assert model_names() == [
         "lenet_300_100", "lenet5", "conv2", "conv4", "conv6", "vgg11", "vgg16", "vgg19",
-        "resnet20", "resnet32", "resnet56", "resnet18",
+        "resnet20", "resnet32", "resnet56", "resnet18", "mnist1d_cnn", "mnist1d_mlp",
     ]
     assert init_names() == ["kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform"]
 
@@ -268,7 +268,7 @@ def test_initialisation_statistics(draw, fan_in, fan_out):
 def test_prunable_is_exactly_the_conv_and_linear_weights(name):
     model = build_model(name, CIFAR, 10, seed=0, width=SMALL)
     expected = {f"{m_name}.weight" for m_name, m in model.named_modules()
-                if isinstance(m, (nn.Conv2d, nn.Linear))}
+                if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))}
     assert set(model.prunable) == expected
     assert len(model.prunable) == len(expected)
     assert not any(pname.endswith(".bias") for pname in model.prunable)

@@ -100,7 +100,7 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     runs = train(pretrain, replace(options, name=None),
                  names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
     diet_id = _diet_id(spec, pretrain[0], request)
-    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}"
+    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.short_names()[0]}-T{runs[0].checkpoint_steps[-1]}"
     with store.writer(diet_id) as writer:
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),

@@ -28,6 +28,7 @@ from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
 from ..train.rng import derive_seed
+from .refs import NETWORK_KINDS
 from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
@@ -155,12 +156,18 @@ def _check_pretrained(store: Store, config: ImpConfig, options: TrainOptions) ->
     ours = resolve_val_size(config.train, load_for(config.train, options.data_dir))
     steps = set()
     for run in runs:
-        if run.kind != "train":
-            raise ConfigError(f"--rewind-from {run.id} is a {run.kind} run", "name a pre-training (diet) run")
+        if run.kind not in NETWORK_KINDS:
+            raise ConfigError(f"--rewind-from {run.id} is a {run.kind} run",
+                              "name a pre-training (diet) run, a training run or an imported network")
         if not run.complete:
             raise ConfigError(f"pre-training run {run.id} is not finished", "finish it first (rerun its command)")
         theirs = TrainConfig.from_dict(run.config)
-        if theirs.model != ours.model or data_identity(theirs.data) != data_identity(ours.data):
+        if run.kind == "imported":  # trained elsewhere: only the network and the dataset must match
+            same = (theirs.model.name, theirs.model.width, theirs.data.dataset) == \
+                (ours.model.name, ours.model.width, ours.data.dataset)
+        else:
+            same = theirs.model == ours.model and data_identity(theirs.data) == data_identity(ours.data)
+        if not same:
             raise ConfigError(f"pre-training run {run.id} trained {theirs.model.name} on {theirs.data.dataset}, "
                               f"this IMP run is {ours.model.name} on {ours.data.dataset} (or splits it differently)",
                               "pre-train the same network on the same dataset and validation split")

@@ -1,6 +1,7 @@
 """References to networks in the store, and where their histories meet.
 
-    RUN                    a training run's final weights (RUN is an ID, a unique ID prefix or a name)
+    RUN                    a training run's final weights (RUN is an ID, a unique ID prefix or a name),
+                           or an imported network (`landscape import`; its one checkpoint is step 0)
     RUN:STEP               its checkpoint at STEP: 500it, 2ep, 5k or end
     IMP@L                  level L of an IMP run: the ticket of replicate 0, final weights
                            (IMP@0 is the dense network)
@@ -21,6 +22,8 @@ from ..store import Run, Store
 from ..train.config import TrainConfig
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
+# Runs that hold a network's weights as checkpoints: trained here, or imported from elsewhere.
+NETWORK_KINDS = ("train", "imported")
 
 REFERENCE_SYNTAX = "RUN, RUN:STEP (e.g. 3f9a1c:500it, run:end) or IMP@LEVEL[/ROLE][/rR][:STEP] (e.g. 7be204@3, 7be204@3/r1)"
 
@@ -79,9 +82,9 @@ def resolve_endpoint(store: Store, text: str) -> Endpoint:
     elif run.kind == "imp":
         raise ConfigError(f"{run_text} is an IMP run: name one of its levels",
                           f"e.g. {run_text}@1 for the level-1 ticket, {run_text}@0 for the dense network")
-    elif run.kind != "train":
+    elif run.kind not in NETWORK_KINDS:
         raise ConfigError(f"{run_text} is a {run.kind} run, not a trained network",
-                          "name a training run or an IMP level")
+                          "name a training run, an imported network or an IMP level")
     total = int(run.plan.get("total_steps", max(run.checkpoint_steps, default=0)))
     if step_text is None or step_text.strip().lower() == "end":
         step = total
@@ -164,4 +167,4 @@ def common_parent(store: Store, a: Endpoint, b: Endpoint) -> tuple[str, int] | N
 
 
 
-__all__ = ["Endpoint", "resolve_endpoint", "lineage", "common_parent", "ROLES", "REFERENCE_SYNTAX"]
+__all__ = ["Endpoint", "resolve_endpoint", "lineage", "common_parent", "NETWORK_KINDS", "ROLES", "REFERENCE_SYNTAX"]

@@ -13,6 +13,8 @@ and `IMP@L:STEP` from a checkpoint of the ticket.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 
 import torch
@@ -63,7 +65,10 @@ def plan_siblings(store: Store, source: Endpoint | str, count: int) -> SiblingPl
     run = source.run
     base = source.config
     total = int(run.plan.get("total_steps", 0))
-    if source.imp is not None and not source.step_given:
+    if run.kind == "imported":  # trained elsewhere: siblings train its configuration from its weights
+        start = StartFrom(run.id, 0, with_optimizer=False)
+        total = math.inf
+    elif source.imp is not None and not source.step_given:
         if base.start is None:  # level 0: the dense run starts at its init
             start = StartFrom(run.id, 0)
         elif base.reinit or base.start.fresh:  # its own start weights are a fresh draw: its own checkpoint

@@ -28,6 +28,7 @@ from ..steps import Step
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
+from .code import code_record, warn_if_changed
 from .subsets import subset_index
 
 CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
@@ -215,6 +216,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
         for index, (config, mask) in enumerate(zip(configs, masks)):
             run_id = config.run_id()
             if store.exists(run_id) and store.open(run_id).complete:
+                warn_if_changed(store.open(run_id), config, "reusing")
                 continue
             writer = store.writer(run_id)
             if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited for it
@@ -260,7 +262,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
         run = store.open(run_id)
         state = run.resume_state()
         if state is not None:
-            _load_weights(model, state.model, f"run {run_id}")
+            warn_if_changed(run, config, "continuing")
+            load_weights(model, state.model, f"run {run_id}")
             member.optimizer_state = state.optimizer
             if state.mask is not None:
                 member.mask = state.mask
@@ -275,7 +278,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     if config.start is not None:
         parent_run = store.open(config.start.run)
         checkpoint = parent_run.checkpoint(config.start.step)
-        _load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it",
+        load_weights(model, checkpoint.model, f"checkpoint {parent_run.id}@{checkpoint.step}it",
                       keep=config.start.fresh)
         if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
@@ -287,15 +290,15 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
         draw = rescaled_reinit if config.reinit == "rescaled-reinit" else reinit_weights
         fresh = draw(model, mask if mask is not None else full_mask(model), seed=config.seeds.init,
                      init=config.model.init)
-        _load_weights(model, fresh, f"the {config.reinit} draw")
+        load_weights(model, fresh, f"the {config.reinit} draw")
     environment = {**describe(device), "population_path": choose_path(options.path, population, device),
                    "population_size": population, "data_dir": str(data_root(options.data_dir))}
-    writer.create(name=name, kind="train", config=config.to_dict(),
+    writer.create(name=name, kind="train", config={**config.to_dict(), **code_record(config)},
                   environment=environment, parent=parent, plan=plan.describe(), mask=mask)
     return member, start, empty, 0.0
 
 
-def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str,
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str,
                   keep: tuple[str, ...] = ()) -> None:
     """Copy `weights` into `model`, except the tensors named in `keep` (and any shape check on them)."""
     own = {k: v for k, v in (dict(model.named_parameters()) | dict(model.named_buffers())).items() if k not in keep}

@@ -18,7 +18,7 @@ from .splits import split_train_val
 class DeviceData:
     """One split's images as one normalised float tensor on the training device, labels beside it."""
 
-    x: torch.Tensor             # float32 [N, C, H, W], (pixel/255 - mean) / std per channel
+    x: torch.Tensor             # float32 [N, C, H, W], (pixel/255 - mean) / std per channel (float data: (x - mean) / std)
     y: torch.Tensor             # int64 [N], on the same device
     mean: tuple[float, ...]     # the per-channel statistics x was normalised with
     std: tuple[float, ...]
@@ -29,7 +29,10 @@ class DeviceData:
         """Normalise uint8 `[N, C, H, W]` images with `mean`/`std` (of [0, 1]-scaled pixels) on `device`."""
         device = torch.device(device)
         # Move uint8 and convert there: a quarter of the bytes over the bus, and the GPU does the maths.
-        x = images.to(device).to(torch.float32).div_(255.0)
+        if images.dtype == torch.uint8:
+            x = images.to(device).to(torch.float32).div_(255.0)
+        else:  # float data in its own units; a copy, since it is normalised in place below
+            x = images.to(device=device, dtype=torch.float32, copy=True)
         shape = (1, -1, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(shape)
         # A constant channel has std 0; dividing by 1 instead leaves it centred at 0, not infinite.

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..plugins import CodeSource, entry_points, resolve_source
 from .cache import cache_dir, cached
 from .cifar import read_cifar10, read_cifar100
+from .custom import ENTRY_GROUP, read_custom
 from .dataset import Dataset
 from .digits import read_digits
 from .idx import read_fashion_mnist, read_mnist
 from .imagefolder import PREFIX as IMAGEFOLDER_PREFIX
 from .imagefolder import imagefolder_name, imagefolder_sources, read_imagefolder
+from .mnist1d import make_mnist1d
 from .svhn import read_svhn, svhn_sources
 from .synthetic import make_synthetic
 
@@ -35,6 +38,8 @@ _READERS: dict[str, _Reader] = {
     "cifar100": _Reader(read_cifar100),
     "svhn": _Reader(read_svhn, svhn_sources),  # zlib-compressed MATLAB files, ~230 MB decoded
     "digits": _Reader(lambda root: read_digits()),
+    # generated from a seed (about a second of numpy); the cached copy depends on no file
+    "mnist1d": _Reader(lambda root: make_mnist1d(), lambda root: []),
     "synthetic": _Reader(lambda root: make_synthetic()),
     "synthetic-rgb": _Reader(lambda root: make_synthetic(shape=(3, 16, 16), name="synthetic-rgb")),
     # CIFAR-10's shape and size, for benchmarks on a machine without the real files (gpu_check.py)
@@ -46,8 +51,23 @@ _IMAGEFOLDER = _Reader(read_imagefolder, imagefolder_sources)
 
 
 def dataset_names() -> list[str]:
-    """Every name `load_dataset` accepts, `imagefolder:<path>` standing for any folder."""
+    """Every built-in name `load_dataset` accepts, `imagefolder:<path>` standing for any folder
+    (besides `package.module:factory` and the names packages register, see `dataset_catalog`)."""
     return sorted(_READERS) + [f"{IMAGEFOLDER_PREFIX}<path>"]
+
+
+def dataset_catalog() -> list[tuple[str, str]]:
+    """(name, origin) of every named dataset: the built-in ones, then those packages register."""
+    plugins = [(name, f"{s.origin}: {s.target}") for name, s in sorted(entry_points(ENTRY_GROUP).items())
+               if name not in _READERS]
+    return [(name, "built-in") for name in dataset_names()] + plugins
+
+
+def dataset_source(name: str) -> CodeSource | None:
+    """The outside code a dataset name stands for; None for a built-in (or unknown) name."""
+    if name.startswith(IMAGEFOLDER_PREFIX) or name.strip().lower() in _READERS:
+        return None
+    return resolve_source(name.strip(), ENTRY_GROUP, set(_READERS))
 
 
 def data_root(explicit: str | Path | None = None) -> Path:
@@ -68,7 +88,11 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
         return _load(imagefolder_name(folder), _IMAGEFOLDER, folder, root_path)
     reader = _READERS.get(name.strip().lower())
     if reader is None:
-        raise DataError(f"unknown dataset {name!r}", f"known datasets: {', '.join(dataset_names())}")
+        source = dataset_source(name)
+        if source is None:
+            raise DataError(f"unknown dataset {name!r}", f"known datasets: {', '.join(dataset_names())}, "
+                            "a registered name (`landscape data list`) or package.module:factory")
+        return read_custom(source, root_path)
     return _load(name.strip().lower(), reader, root_path, root_path)
 
 

@@ -136,6 +136,7 @@ SOURCES: Mapping[str, Source] = MappingProxyType({
 NOT_FETCHABLE: Mapping[str, str] = MappingProxyType({
     "digits": "it ships with scikit-learn (sklearn.datasets.load_digits); nothing to download",
     "synthetic": "it is generated on the fly from a seed; nothing to download",
+    "mnist1d": "it is generated offline from a seed (the mnist1d procedure); nothing to download",
     "imagefolder": "it is your own data: put class sub-folders of images under a folder and "
                    "point the imagefolder dataset at it",
 })

@@ -67,4 +67,5 @@ class ScoresConfig:
 
     def default_name(self) -> str:
         t = self.train
-        return f"scores-{self.method}-{t.model.name}-{t.data.dataset.split(':')[0]}-at{self.at}-S{self.runs}"
+        model, dataset = t.short_names()
+        return f"scores-{self.method}-{model}-{dataset}-at{self.at}-S{self.runs}"

@@ -100,7 +100,8 @@ class ImpConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def default_name(self) -> str:
-        base = f"imp-{self.train.model.name}-{self.train.data.dataset.split(':')[0]}-rw{self.rewind}"
+        model, dataset = self.train.short_names()
+        base = f"imp-{model}-{dataset}-rw{self.rewind}"
         return (base + ("-transfer" if self.ticket_from else "")
                 + ("-trained" if self.ticket_from and self.ticket_from.init == "trained" else "")
                 + ("-pretrained" if self.pretrained else "")

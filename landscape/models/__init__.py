@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Network, conv_linear_weights
+from .base import Network
+from .custom import OWN_INIT, inferred_prunable
 from .init import init_names, reinitialize
-from .registry import build_model, model_names
+from .registry import build_model, model_catalog, model_names, model_source, redraw
 
 __all__ = [
-    "Network", "build_model", "init_names", "model_names", "prunable_parameters", "reinitialize",
+    "OWN_INIT", "Network", "build_model", "init_names", "model_catalog", "model_names", "model_source",
+    "prunable_parameters", "redraw", "reinitialize",
 ]
 
 
@@ -30,10 +32,10 @@ def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """The prunable parameters of `model` by name, in `named_parameters` order.
 
     Uses the model's `prunable` declaration; a model without one (not from this zoo) gets the
-    default rule: every Conv2d and Linear weight.
+    default rule: every Conv (1-D, 2-D, 3-D) and Linear weight.
     """
     names = getattr(model, "prunable", None)
     if names is None:
-        names = conv_linear_weights(model)
+        names = inferred_prunable(model)
     params = dict(model.named_parameters())
     return {name: params[name] for name in names}

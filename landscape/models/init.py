@@ -63,11 +63,12 @@ def check_seed(seed) -> int:
     raise ConfigError(f"seed {seed!r} is not an integer")
 
 
-def reinitialize(model: nn.Module, *, seed: int, init: str = "kaiming_normal") -> None:
+def reinitialize(model: nn.Module, *, seed: int, init: str = "kaiming_normal", strict: bool = True) -> None:
     """Re-draw every parameter and reset every buffer of `model` in place, deterministically.
 
     Raises ConfigError for an unknown `init`, and TypeError for a parameter or buffer of a kind
     of layer this module does not know how to initialise (rather than leaving it as it was).
+    With `strict=False` (networks from outside the zoo) such tensors are left as they are.
     """
     draw = _WEIGHT_INITS[check_init(init)]
     generator = torch.Generator(device="cpu")
@@ -84,12 +85,12 @@ def reinitialize(model: nn.Module, *, seed: int, init: str = "kaiming_normal") -
                 param.fill_(1.0)
             elif isinstance(module, _BATCHNORM) and kind == "bias":
                 param.zero_()
-            else:
+            elif strict:
                 raise TypeError(f"reinitialize: no rule for parameter {name!r} "
                                 f"of a {type(module).__name__}")
         for name, _ in model.named_buffers():
             module = model.get_submodule(name.rpartition(".")[0])
-            if not isinstance(module, _BATCHNORM):
+            if strict and not isinstance(module, _BATCHNORM):
                 raise TypeError(f"reinitialize: no rule for buffer {name!r} "
                                 f"of a {type(module).__name__}")
         for module in model.modules():

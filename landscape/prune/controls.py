@@ -12,13 +12,12 @@ from torch's global RNG.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from ..models import reinitialize
+from ..models.registry import redraw
 from ..models.init import check_seed
 from .masks import Mask, apply_mask, check_mask
 
@@ -27,8 +26,7 @@ def reinit(model_template: nn.Module, mask: Mapping[str, torch.Tensor], *, seed:
            init: str = "kaiming_normal") -> dict[str, torch.Tensor]:
     """A state dict of `model_template`'s architecture with θ drawn afresh from `seed` and `init`
     (`landscape.models.reinitialize`), pruned weights zeroed. The template is not modified."""
-    fresh = copy.deepcopy(model_template)
-    reinitialize(fresh, seed=seed, init=init)
+    fresh = redraw(model_template, seed=seed, init=init)
     return apply_mask(fresh.state_dict(), mask)
 
 

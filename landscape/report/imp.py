@@ -210,3 +210,5 @@ def imp_sections(runs: list[Run]) -> list[Section]:
         per_run += [level_table(t), layer_figure(t), curves_figure(t)]
     sections.append(Section(title="IMP levels", items=per_run))
     return sections
+
+from . import geometry as _geometry  # noqa: E402,F401  (adds curvature vs weights remaining from hessian runs)

@@ -146,9 +146,17 @@ class TrainConfig:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
     def default_name(self) -> str:
-        dataset = self.data.dataset.split(":")[0]
+        model, dataset = self.short_names()
         gmp = f"-gmp{self.gmp.final_density:g}" if self.gmp else ""
-        return f"{self.model.name}-{dataset}-{self.optim.optimizer}{gmp}-s{self.seeds.init}"
+        return f"{model}-{dataset}-{self.optim.optimizer}{gmp}-s{self.seeds.init}"
+
+    def short_names(self) -> tuple[str, str]:
+        """Model and dataset as run names use them: no colon, which references read as RUN:STEP
+        (`package.module:factory` gives its factory's name, `imagefolder:PATH` gives imagefolder)."""
+        dataset = self.data.dataset.split(":")[0]
+        if dataset != "imagefolder" and ":" in self.data.dataset:
+            dataset = self.data.dataset.rpartition(":")[2]
+        return self.model.name.rpartition(":")[2], dataset
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -247,6 +255,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "conv2": dict(optimizer="adam", lr=2e-4, batch_size=60, steps="20k"),
     "conv4": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="25k"),
     "conv6": dict(optimizer="adam", lr=3e-4, batch_size=60, steps="30k"),
+    # Greydanus & Kobak 2020, MNIST-1D: Adam, lr 1e-2, batches of 100, 6,000 steps
+    "mnist1d_cnn": dict(optimizer="adam", lr=1e-2, batch_size=100, steps="6000it"),
+    "mnist1d_mlp": dict(optimizer="adam", lr=1e-2, batch_size=100, steps="6000it"),
     **{name: _CIFAR_SGD for name in ("vgg11", "vgg16", "vgg19", "resnet20", "resnet32", "resnet56", "resnet18")},
 }
 _OPTIM_FIELDS = {f.name for f in fields(OptimConfig)}
