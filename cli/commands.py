@@ -158,7 +158,10 @@ def imp(args: dict[str, Any]) -> None:
 
     ticket = None
     if args["ticket_from"]:
-        ticket = _ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
+        ticket = replace(_ticket_source(args["ticket_from"], args["transfer_output"], args["store"]),
+                         init=args["transfer_init"])
+    elif args["transfer_init"] != "ticket":
+        raise ConfigError("--transfer-init applies to a transferred ticket", "add --ticket-from RUN@LEVEL")
     if args["rewind_from"] and args["rewind"].strip() not in ("0", "0it"):
         raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
                           "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
@@ -172,7 +175,7 @@ def imp(args: dict[str, Any]) -> None:
         pretrained = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
     config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
                        replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
-                       pretrained=pretrained)
+                       pretrained=pretrained, retrain=args["retrain"], retrain_steps=args["retrain_steps"])
     printed: set[int] = set()
     with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
         def on_level(run, level: int) -> None:

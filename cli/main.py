@@ -87,6 +87,10 @@ def train(
 
     landscape imp --model lenet_300_100 --dataset mnist --levels 8 --rewind-from diet-easy-5500
 
+    landscape imp --model lenet_300_100 --dataset digits --levels 4 --rewind 20it --retrain lr-rewind
+
+    landscape imp --model lenet_300_100 --dataset digits --levels 4 --retrain finetune --retrain-steps 100it
+
     landscape imp --model mnist1d_cnn --dataset mnist1d --levels 5 --from theirs
 """)
 @with_train_flags
@@ -103,6 +107,9 @@ def imp(
     ticket_from: Annotated[Optional[str], typer.Option(help="Transfer: train the tickets of another IMP run's levels 1..L, RUN@L.", show_default=False)] = None,
     transfer_output: Annotated[str, typer.Option(help="A new output layer, when classes differ: pruned (to the ticket's density) or dense.")] = "pruned",
     rewind_from: Annotated[Optional[str], typer.Option(help="Data diet: start the dense run from a pre-training (a diet run, or a training run) and rewind there.", show_default=False)] = None,
+    retrain: Annotated[str, typer.Option(help="weight-rewind (rewind weights to --rewind), lr-rewind (trained weights, replay the schedule's last R steps) or finetune (trained weights, R steps at the final rate); Renda et al. 2020.")] = "weight-rewind",
+    retrain_steps: Annotated[Optional[str], typer.Option(help="R, the retraining budget of lr-rewind and finetune, e.g. 2ep [default: steps - rewind].", show_default=False)] = None,
+    transfer_init: Annotated[str, typer.Option(help="With --ticket-from: ticket (its rewound weights) or trained (its trained, pruned weights, fine-tuned).")] = "ticket",
     start_from: Annotated[Optional[str], typer.Option("--from", help="Start every replicate's dense run from this network (an imported one, or a training run's end) and rewind tickets there.", show_default=False)] = None,
     **flags,
 ) -> None:
@@ -199,12 +206,14 @@ def data_fetch(
 from .diet import register as _register_diet  # noqa: E402
 from .exchange import register as _register_exchange  # noqa: E402
 from .lmc import register as _register_lmc  # noqa: E402
+from .baselines import register as _register_baselines  # noqa: E402
 from .geometry import register as _register_geometry  # noqa: E402
 from .store import register as _register_store  # noqa: E402
 from .align import register as _register_align  # noqa: E402
 _register_lmc(app)
 _register_exchange(app)
 _register_diet(app)
+_register_baselines(app)
 _register_geometry(app)
 _register_store(app)
 _register_align(app)

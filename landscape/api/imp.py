@@ -22,6 +22,7 @@ from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, TicketSource, level_branches, next_masks
 from ..imp.levels import draw_seed
+from ..imp.retrain import Retraining
 from ..models import build_model
 from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
@@ -52,7 +53,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
         config = _adapt_to_source(config, source, options)
     if config.pretrained:
         config = _check_pretrained(store, config, options)
-    template, rewind_step = _check_request(config, options)
+    template, rewind_step, retraining = _check_request(config, options)
 
     imp_id = config.run_id()
     claim(store, imp_id, options.name, options.rename)
@@ -93,10 +94,12 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
                     previous = store.open(tickets[r])
                     final = previous.checkpoint(previous.checkpoint_steps[-1]).model
                     masks[r] = next_masks(final, masks[r], config, template, level, r)
-                    start = StartFrom(dense[r], rewind_step, with_optimizer=False)
+                    base, start = retraining.branch(config.replicate(r), dense_run=dense[r], trained_run=tickets[r],
+                                                    trained_step=previous.checkpoint_steps[-1])
                 else:
+                    base = config.replicate(r)
                     start, masks[r] = _transferred(config, source, level, r, template)
-                branches += level_branches(config, level, r, config.replicate(r), start, masks[r])
+                branches += level_branches(config, level, r, base, start, masks[r])
             runs = train([b.config for b in branches], member_options, masks=[b.mask for b in branches],
                          names=[f"{name}-L{level}-{b.role}-r{b.replicate}" for b in branches])
             record = {role: [run.id for b, run in zip(branches, runs) if b.role == role]
@@ -108,6 +111,7 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
             writer.write_section(
                 f"levels/{level:03d}",
                 attrs={**record, "density": kept / total, "layers": list(counts),
+                       **({"iterations": retraining.iterations(level)} if source is None else {}),
                        "kept": [counts[n][0] for n in counts], "total": [counts[n][1] for n in counts]},
                 run_attrs={"levels_done": max(done | {level})})
             done.add(level)
@@ -139,7 +143,7 @@ def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions
     return {r: run.id for r, run in enumerate(runs)}
 
 
-def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int]:
+def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int, Retraining]:
     """Everything that can be wrong with a request, checked before anything is written."""
     dataset = load_for(config.train, options.data_dir)
     plan = plan_for(replace(config.train, checkpoint_at=()), dataset)  # the rewind step is checked here
@@ -155,7 +159,19 @@ def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.M
         if name not in names:
             raise ConfigError(f"{t.model.name} has no prunable layer {name!r}",
                               f"prunable layers: {', '.join(template.prunable)}")
-    return template, rewind
+    return template, rewind, _retraining(config, plan, rewind)
+
+
+def _retraining(config: ImpConfig, plan, rewind: int) -> Retraining:
+    budget = plan.total_steps - rewind
+    if config.retrain_steps is not None:
+        budget = Step.parse(config.retrain_steps).resolve(plan.iters_per_epoch)
+        if budget < 1:
+            raise ConfigError(f"--retrain-steps {config.retrain_steps} is less than one iteration", "e.g. 2ep")
+        if config.retrain == "lr-rewind" and budget > plan.total_steps:
+            raise ConfigError(f"--retrain-steps {config.retrain_steps} ({budget} iterations) is longer than the "
+                              f"schedule it replays ({plan.total_steps} iterations)", "use at most --steps")
+    return Retraining(config.retrain, plan.total_steps, rewind, budget, plan.schedule(plan.total_steps - 1))
 
 
 def _check_pretrained(store: Store, config: ImpConfig, options: TrainOptions) -> ImpConfig:
@@ -248,5 +264,10 @@ def _transferred(config: ImpConfig, source: Run, level: int, replicate: int,
             mask = {**mask, out_name: shuffled[out_name]}
         else:
             mask = {**mask, out_name: full}
-    start = StartFrom(dense_id, int(source.plan["rewind_step"]), with_optimizer=False, fresh=fresh)
+    if config.ticket_from.init == "trained":
+        # The transfer baseline: the source's trained, pruned network, fine-tuned on this data
+        # with this run's schedule from its start.
+        start = StartFrom(ticket.id, ticket.checkpoint_steps[-1], with_optimizer=False, fresh=fresh, at=0)
+    else:
+        start = StartFrom(dense_id, int(source.plan["rewind_step"]), with_optimizer=False, fresh=fresh)
     return start, mask

@@ -24,6 +24,8 @@ from ..interrupts import note_step
 from ..models import build_model
 from ..store import Run, RunWriter, Store
 from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
+from ..prune.gmp import GmpSchedule
+from ..steps import Step
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
@@ -110,7 +112,7 @@ class _StoreHooks:
             return
         for writer, curves, state in zip(self.writers, self.curves, states):
             writer.save(step, curves=curves, model=state.model, optimizer=state.optimizer,
-                        checkpoint=requested, resume=resume)
+                        checkpoint=requested, resume=resume, mask=state.mask)
         self.last_save = time.perf_counter()
 
     def on_progress(self, step: int) -> None:
@@ -171,6 +173,23 @@ def plan_for(config: TrainConfig, dataset) -> Plan:
     return Plan.make(config, config.data.subset.size if config.data.subset else n_train)
 
 
+def gmp_schedule(spec, plan: Plan) -> GmpSchedule | None:
+    """The engine's mask update for gradual magnitude pruning, its steps resolved by the plan."""
+    if spec is None:
+        return None
+    start, end, every = (Step.parse(v).resolve(plan.iters_per_epoch) for v in (spec.start, spec.end, spec.every))
+    if every < 1:
+        raise ConfigError(f"GMP --every {spec.every} is less than one iteration", "e.g. --every 100it")
+    if start >= end:
+        raise ConfigError(f"GMP start {spec.start} ({start}it) is not before its end {spec.end} ({end}it)",
+                          "e.g. --start 1ep --end 5ep")
+    if end >= plan.total_steps:
+        raise ConfigError(f"GMP ends at {end}it, not before the end of training ({plan.total_steps}it)",
+                          "end the pruning earlier, leaving steps to recover")
+    return GmpSchedule(start=start, end=end, every=every, initial=spec.initial_density,
+                       final=spec.final_density, scope=spec.scope)
+
+
 def _check_population(configs: list[TrainConfig]) -> None:
     keys = {population_key(c) for c in configs}
     if len(keys) > 1:
@@ -218,6 +237,7 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     if configs[0].data.subset is not None:
         provenance[0]["trained_on"] = f"{len(train_y)} positions of the training split (data.subset)"
     # The data the network trains on (the subset, for a diet pre-training), without augmentation.
+    mask_update = gmp_schedule(configs[0].gmp, plan)  # refused here, before anything is written
     evals = [EvalSet("train", train_x, train_y, every=bool(configs[0].eval_train)),
              EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
 
@@ -249,7 +269,8 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
             hooks = _StoreHooks(group_writers, group_curves, plan, options.save_interval_s,
                                 [g[4] for g in group], options.progress)
             train_population(plan, [g[1] for g in group], train_x, train_y, evals,
-                             start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming)
+                             start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming,
+                             mask_update=mask_update)
             for writer, curves in zip(group_writers, group_curves):
                 writer.finish(curves=curves, metrics=summarize(curves, plan))
     finally:
@@ -274,6 +295,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
     run_id = config.run_id()
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes, seed=config.seeds.init,
                         init=config.model.init, width=config.model.width).to(device)
+    if config.gmp is not None and mask is None:
+        mask = full_mask(model)  # gradual pruning starts dense and prunes this mask as it trains
     member = Member(model, config.seeds.data_order, config.seeds.augment, mask=mask)
     empty = {key: [] for key in CURVE_KEYS}
 
@@ -284,6 +307,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
             warn_if_changed(run, config, "continuing")
             load_weights(model, state.model, f"run {run_id}")
             member.optimizer_state = state.optimizer
+            if state.mask is not None:
+                member.mask = state.mask
             keep = [i for i, s in enumerate(run.curves.get("step", [])) if s <= state.step]
             curves = {key: [float(run.curves[key][i]) for i in keep] if key in run.curves else [math.nan] * len(keep)
                       for key in CURVE_KEYS}
@@ -299,7 +324,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
                       keep=config.start.fresh)
         if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
-        start, parent = checkpoint.step, parent_run.id
+        start, parent = (checkpoint.step if config.start.at is None else config.start.at), parent_run.id
         if start > plan.total_steps:
             raise ConfigError(f"the start checkpoint is at {start}it, beyond this run's {plan.total_steps}it",
                               "train for longer or start from an earlier checkpoint")

@@ -240,7 +240,9 @@ def imp_sections(runs: list[Run]) -> list[Section]:
             f"{p['scope']} {p['criterion']} pruning of {100 * p['fraction']:.0f}% per level"
             + (f" (overrides {', '.join(f'{n}={f}' for n, f in p['overrides'])})" if p["overrides"] else "")
             + f", rewind to {c['rewind']}, {c['replicates']} replicate(s)"
-            + (f", ticket transferred from {source['run']}@{source['level']}" if source else ""))
+            + (f", ticket transferred from {source['run']}@{source['level']}" if source else "")
+            + (" (its trained weights, fine-tuned)" if source and source.get("init") == "trained" else "")
+            + (f", retraining by {c['retrain']}" if c.get("retrain") else ""))
     intro = ("Each level prunes the ticket, rewinds its surviving weights and retrains them; the controls "
              "train beside it. Bands span the lowest to the highest replicate.\n\n" + ".\n\n".join(config_lines) + ".")
     items = [accuracy_figure(tables, "early", "Test accuracy at early stopping vs weights remaining"),

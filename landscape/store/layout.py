@@ -94,8 +94,10 @@ def read_tensors(group: h5py.Group) -> dict[str, "torch.Tensor"]:
 
 
 def write_state(group: h5py.Group, model: dict[str, "torch.Tensor"], optimizer: dict[str, dict[str, "torch.Tensor"]],
-                step: int) -> None:
+                step: int, mask: dict[str, "torch.Tensor"] | None = None) -> None:
     group.attrs["step"] = step
+    if mask is not None:  # a mask that changes during training (gradual pruning) is state
+        write_tensors(group.create_group("mask"), {k: v.bool() for k, v in mask.items()})
     write_tensors(group.create_group("model"), model)
     opt = group.create_group("optimizer")
     for name, buffers in optimizer.items():
@@ -106,6 +108,10 @@ def read_state(group: h5py.Group) -> tuple[int, dict[str, "torch.Tensor"], dict[
     model = read_tensors(group["model"])
     optimizer = {name: read_tensors(sub) for name, sub in group["optimizer"].items()}
     return int(group.attrs["step"]), model, optimizer
+
+
+def read_state_mask(group: h5py.Group) -> dict[str, torch.Tensor] | None:
+    return read_tensors(group["mask"]) if "mask" in group else None
 
 
 def write_curves(group: h5py.Group, curves: dict[str, list[float]]) -> None:

@@ -113,6 +113,7 @@ class Checkpoint:
     step: int
     model: dict[str, "torch.Tensor"]
     optimizer: dict[str, dict[str, "torch.Tensor"]]
+    mask: dict[str, "torch.Tensor"] | None = None  # only where the mask changes during training (GMP)
 
 
 def _run_attrs(f: "h5py.File") -> dict[str, Any]:
@@ -207,13 +208,14 @@ class Run:
                 raise Damaged("it is not the file the run's index recorded (a different checksum)")
             with interrupts.deferred(), open_bytes(data) as f:
                 step_, model, optimizer = layout.read_state(f)
+                mask = layout.read_state_mask(f)
         except FileNotFoundError:
             raise damaged_error(self.id, f"its weights at {step}it ({path.name}) are missing") from None
         except Damaged as exc:
             raise damaged_error(self.id, f"its weights at {step}it ({path.name}): {exc}") from None
         except Exception as exc:  # noqa: BLE001
             raise damaged_error(self.id, f"its weights at {step}it cannot be read ({_short(exc)})") from None
-        return Checkpoint(step_, model, optimizer)
+        return Checkpoint(step_, model, optimizer, mask)
 
     def checkpoint(self, step: int) -> Checkpoint:
         if step not in self.checkpoint_steps:

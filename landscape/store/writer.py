@@ -134,7 +134,7 @@ class RunWriter:
 
     # -- committing -------------------------------------------------------------------------------
 
-    def _write_part(self, step: int, model, optimizer) -> dict[str, Any]:
+    def _write_part(self, step: int, model, optimizer, mask=None) -> dict[str, Any]:
         name = f"{step:010d}-{secrets.token_hex(4)}.h5"
         what = f"run {self.run_id} at step {step}"
         try:
@@ -145,7 +145,7 @@ class RunWriter:
             raise
         result: dict[str, Any] = {}
         with sealed_write(self.parts / name, what=what, size_hint=_tensor_bytes(model, optimizer), result=result) as f:
-            layout.write_state(f, model, optimizer, step)
+            layout.write_state(f, model, optimizer, step, mask)
         return {"file": name, **result}
 
     def _commit(self, what: str, change: Callable[["h5py.File"], None], *, skip: set[str] = frozenset(),
@@ -194,14 +194,16 @@ class RunWriter:
             self._commit(f"run {self.run_id}", build, create=True, states=States())
 
     def save(self, step: int, *, curves: dict[str, list[float]], model: dict[str, "torch.Tensor"],
-             optimizer: dict[str, dict[str, "torch.Tensor"]], checkpoint: bool, resume: bool) -> None:
-        """One atomic update: the curves so far and, as asked, a checkpoint and/or the resume state."""
+             optimizer: dict[str, dict[str, "torch.Tensor"]], checkpoint: bool, resume: bool,
+             mask: dict[str, "torch.Tensor"] | None = None) -> None:
+        """One atomic update: the curves so far and, as asked, a checkpoint and/or the resume state.
+        `mask`: a mask that changes during training (gradual pruning) is part of the state."""
         old = self._states
         states = States(dict(old.parts), list(old.checkpoints), old.resume)
         skip = {"curves"}
         with deferred():
             if checkpoint or resume:
-                states.parts[step] = self._write_part(step, model, optimizer)
+                states.parts[step] = self._write_part(step, model, optimizer, mask)
             if checkpoint:
                 states.checkpoints = sorted(set(states.checkpoints) | {step})
                 skip.add(f"checkpoints/{step}")  # a format-1 inline copy of the same step

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -96,6 +96,10 @@ class Hooks(Protocol):
     def on_progress(self, step: int) -> None: ...
 
 
+# Called with (step, population) before each training step; may change the members' masks.
+MaskUpdate = Callable[[int, Any], None]
+
+
 class NoHooks:
     def on_eval(self, step, metrics):
         pass
@@ -126,7 +130,8 @@ class TrainResult:
 def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, train_y: torch.Tensor,
                      evals: list[EvalSet], *, start_step: int = 0, hooks: Hooks | None = None,
                      path: str = "auto", eval_batch: int = 1000,
-                     resume_every: int | None = None, evaluate_start: bool = True) -> TrainResult:
+                     resume_every: int | None = None, evaluate_start: bool = True,
+                     mask_update: MaskUpdate | None = None) -> TrainResult:
     """Train `members` from `start_step` to the end of `plan`.
 
     Hooks receive: evaluations at the plan's eval steps (and the start); checkpoints at the plan's
@@ -134,12 +139,16 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
     (`requested=False`; default: at each evaluation), which let a killed run continue.
     A run resumed from a resume point passes `evaluate_start=False`: that step's evaluation is
     already recorded, with the training loss of the interval before it, which cannot be redone.
+    `mask_update(step, population)`, when given, is called before every training step and may
+    prune members (`population.mask(i)`, `.weights(i, names)`, `.set_mask(i, mask)`); the masks
+    are then part of every saved state (gradual pruning).
     """
     hooks = hooks or NoHooks()
     device = train_x.device
     chosen = choose_path(path, len(members), device)
     population = make_population(chosen, [m.model for m in members], [m.mask for m in members],
                                  plan.config.optim, [m.optimizer_state for m in members])
+    population.masks_in_state = mask_update is not None
     data_seeds = [m.data_seed for m in members]
     augment_seeds = [m.augment_seed for m in members]
     augment = plan.config.data.augment
@@ -198,6 +207,8 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
         if epoch != perm_epoch:
             permutations = torch.stack([epoch_permutation(n, s, epoch) for s in data_seeds]).to(device)
             perm_epoch = epoch
+        if mask_update is not None:
+            mask_update(step, population)
         idx = permutations[:, position * batch:(position + 1) * batch]
         xs, ys = train_x[idx], train_y[idx]  # [K, B, ...]
         if augment != "none":
