@@ -45,8 +45,7 @@ draws accuracy against weights remaining with every IMP, GMP and prune run of th
         examples_per_class: Annotated[int, typer.Option(help="Pruning examples per class for snip and grasp (Synaptic-Flow: 10).")] = 10,
         iterations: Annotated[int, typer.Option(help="SynFlow pruning iterations (exponential density schedule).")] = 100,
         controls: Annotated[str, typer.Option(help="Ablations per density: shuffle, reinit (comma-separated, or none).")] = "none",
-        json_: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-        **flags,
+        **flags,   # TRAIN_FLAGS include --json
     ) -> None:
         """Prune at initialisation (SNIP, GraSP, SynFlow, magnitude, random) to each density, then train.
 
@@ -58,14 +57,14 @@ draws accuracy against weights remaining with every IMP, GMP and prune run of th
 
         from .progress import step_progress
 
-        args = {**flags, "json": json_}
+        args = {**flags, "json": flags["json_"]}
         config = PruneInitConfig(commands._base_config(args), method=method, scope=scope,
                                  examples_per_class=examples_per_class, iterations=iterations,
                                  controls=commands._controls(controls), replicates=args["replicates"])
         densities = _floats(density, "--density")
         with step_progress(f"prune {method} {args['model']} on {args['dataset']}") as progress:
             run = run_prune(config, densities, commands._options(args, progress))
-        print_prune(run, args["store"], json_)
+        print_prune(run, args["store"], args["json"])
 
 
 def prune_table(run) -> list[dict[str, Any]]:
@@ -119,8 +118,7 @@ before the end of training). The mask is saved with every checkpoint; a killed r
         end: Annotated[str, typer.Option(help="Last pruning step, before the end of training.")] = "1ep",
         every: Annotated[str, typer.Option(help="Steps between pruning steps, Δt.")] = "100it",
         scope: Annotated[str, typer.Option(help="global (one threshold) or layerwise.")] = "global",
-        json_: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-        **flags,
+        **flags,   # TRAIN_FLAGS include --json
     ) -> None:
         """Gradual magnitude pruning during training (Zhu & Gupta 2017): one run, a cubic density schedule."""
         from landscape.api.gmp import final_density as density_of, gmp as run_gmp
@@ -135,7 +133,7 @@ before the end of training). The mask is saved with every checkpoint; a killed r
             runs = run_gmp(commands._base_config(args), spec, args["replicates"], commands._options(args, progress))
         rows = [{"id": r.id, "name": r.name, "path": str(r.path), "density": density_of(r),
                  "test_acc": r.metrics.get("final/test/acc")} for r in runs]
-        if json_:
+        if args["json_"]:
             print(json.dumps(rows))
             return
         for row in rows:

@@ -19,10 +19,11 @@ def small(**kw):
 
 
 def test_default_imp_ids_are_those_stored_before_retraining_modes_existed():
-    # Computed with the code on main before --retrain and --transfer-init were added.
+    # Computed with the code on main before --retrain and --transfer-init were added (the transfer's
+    # ID after issue 9, whose seeded output-layer draws changed it on purpose).
     c = recipe("lenet_300_100", "synthetic", steps="60it", batch_size=32)
     assert ImpConfig(train=c, rewind="20it").validate().run_id() == "65da3debdb94"
-    assert ImpConfig(train=c, ticket_from=TicketSource("abc", 2)).validate().run_id() == "a47b3f892180"
+    assert ImpConfig(train=c, ticket_from=TicketSource("abc", 2)).validate().run_id() == "29a699843bce"
     assert ImpConfig(train=c, retrain="lr-rewind").validate().run_id() != ImpConfig(train=c).validate().run_id()
 
 
