@@ -13,8 +13,8 @@ from .flags import TRAIN_FLAGS, _flag, with_flags
 
 _SCORE_HELP = "Difficulty score: el2n, grand, forgetting or lmc."
 _SCORE_FLAGS = [
-    _flag("at", Optional[str], None, "Score at this step of the scoring runs (el2n: 1ep, grand and lmc: 0) "
-          "[default: by score].", show_default=False),
+    _flag("at", Optional[str], None, "Score at this step of the scoring runs (el2n: 1ep, grand and lmc: 0): "
+          "step t of a normal --steps run (its schedule, stopped at t) [default: by score].", show_default=False),
     _flag("runs", Optional[int], None, "S scoring runs averaged, trained as one population (el2n, grand: 10; "
           "forgetting: 4; lmc: 2 sibling pairs) [default: by score].", show_default=False),
 ]
@@ -26,7 +26,8 @@ _IMP_FLAGS = [
     _flag("scope", str, "layerwise", "layerwise or global pruning."),
     _flag("criterion", str, "magnitude", "magnitude, rescaled-magnitude or random."),
     _flag("output_fraction", Optional[float], None, "Own fraction for the output layer.", show_default=False),
-    _flag("controls", str, "none", "IMP controls per level: reinit, random-prune, rescaled-reinit, or none."),
+    _flag("controls", str, "reinit,random-prune", "IMP controls per level: reinit, random-prune, rescaled-reinit "
+          "(comma-separated), or none; the same default as `landscape imp`."),
 ]
 
 
@@ -55,7 +56,9 @@ the runs, are stored as a run that `landscape diet --scores-from RUN` picks subs
         """Score every training example's difficulty: EL2N, GraNd, forgetting events or the LMC barrier.
 
         The S scoring runs share the training flags (model, dataset, optimizer...) and differ in their
-        seeds (seed, seed+1, ...). Rerunning the same command reuses the stored scores.
+        seeds (seed, seed+1, ...). EL2N and GraNd score the network at step --at of a normal training
+        run of --steps: the runs follow that schedule (learning rate, milestones, warm-up) and stop at
+        --at, which must lie within --steps. Rerunning the same command reuses the stored scores.
         """
         from landscape.cli import commands
 
@@ -70,7 +73,8 @@ the runs, are stored as a run that `landscape diet --scores-from RUN` picks subs
     landscape diet --model conv2 --dataset digits --subset hard --size 300 --offset 10% --scores-from 3f9a1c --pretrain-steps 100it
 
 The protocol of Paul et al. 2022: pre-train from θ0 for T steps on the subset, then IMP on the full data
-with every ticket rewound to the pre-trained weights. `--steps` is the length of IMP's training; replicate r
+with every ticket rewound to the pre-trained weights. `--steps` is the length of IMP's training; the
+pre-training is the first T steps of that schedule (its learning rate at step t is IMP's), and replicate r
 pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `landscape imp --rewind-from DIET`.
 """)
     @with_flags(_SCORE_FLAGS + _IMP_FLAGS + TRAIN_FLAGS)
@@ -81,7 +85,7 @@ pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `l
         offset: Annotated[str, typer.Option(help="Skip this many examples from the start of the order first: a count or a percentage (10%).")] = "0",
         balanced: Annotated[bool, typer.Option("--balanced/--unbalanced", help="Take the subset within each class, in proportion to its size.")] = True,
         subset_seed: Annotated[int, typer.Option(help="Seed of a random subset.")] = 0,
-        pretrain_steps: Annotated[str, typer.Option(help="T: pre-training steps on the subset (500it; epochs count passes over the subset).")] = "500it",
+        pretrain_steps: Annotated[str, typer.Option(help="T: pre-training steps on the subset: the first T steps of IMP's --steps schedule (500it; epochs count passes over the subset).")] = "500it",
         score: Annotated[str, typer.Option(help=_SCORE_HELP + " Computed first unless --scores-from.")] = "el2n",
         scores_from: Annotated[Optional[str], typer.Option(help="Use a stored scores run (ID, prefix or name).", show_default=False)] = None,
         **flags,
@@ -93,3 +97,17 @@ pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `l
         from landscape.cli import commands
 
         commands.diet({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
+
+
+def parse_offset(text: str) -> int | float:
+    """`500` as 500 examples; `10%` as the fraction 0.1."""
+    from landscape.errors import ConfigError
+
+    value = text.strip()
+    try:
+        if value.endswith("%"):
+            return float(value[:-1]) / 100
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"cannot read --offset {text!r}", "write a count (500) or a percentage (10%)") from None
+

@@ -18,6 +18,9 @@ def _recipe(name: str, annotation: Any, help: str, *decls: str):
     return _flag(name, Optional[annotation], None, f"{help} [default: recipe]", *decls, show_default=False)
 
 
+RENAME = _flag("rename", bool, False, "Move --name to this run from the run that holds it (else that is an error).",
+              "--rename")
+
 TRAIN_FLAGS = [
     _flag("model", str, "lenet_300_100", "Network, e.g. lenet_300_100, conv4, resnet20 (see `landscape models`), "
           "or your own: package.module:factory."),
@@ -47,12 +50,21 @@ TRAIN_FLAGS = [
     _flag("width", float, 1.0, "Width multiplier of the network."),
     _flag("checkpoint_at", str, "0,end", "Steps to keep weights at, e.g. 0,100it,2ep,end."),
     _flag("eval_every", str, "1ep", "Evaluate on validation and test every this many steps."),
-    _flag("name", Optional[str], None, "A readable name for the run.", show_default=False),
+    _flag("eval_train", bool, False, "Also evaluate the network on the un-augmented training split at every "
+          "evaluation (train/*; always done at the end). train_running/* is the running average of the "
+          "training minibatches.", "--eval-train/--no-eval-train"),
+    _flag("name", Optional[str], None, "A readable name for the run: up to 100 letters, digits and -_.@; on a run "
+          "that exists under another name, an added name.", show_default=False),
+    RENAME,
+    _flag("json_", bool, False, "Print one JSON document (the run as `landscape show --json` prints it) instead of "
+          "text.", "--json"),
     _flag("device", str, "auto", "cpu, cuda or auto."),
     _flag("population_path", str, "auto", "Population layout: auto, loop or vmap."),
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
+    _flag("wait", Optional[float], None, "Seconds to wait for a run another process is writing, then reuse it "
+          "[env LANDSCAPE_WAIT; default: no limit].", show_default=False),
 ]
 
 

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from .flags import _flag, with_flags
+from .align import ALIGN_OWN_FLAGS
+from .flags import RENAME, _flag, with_flags
 
 REFERENCES = """References to networks: `RUN` (its final weights; ID, ID prefix or name), `RUN:STEP` (a checkpoint:
 500it, 2ep, 5k or end), `IMP@L` (level L of an IMP run: the ticket of replicate 0; `IMP@0` is the dense
@@ -22,6 +23,9 @@ _WHERE = [
     _flag("store", Optional[str], None, "Store directory [env LANDSCAPE_STORE; default ./landscape-store].",
           show_default=False),
     _flag("data_dir", Optional[str], None, "Data root [env LANDSCAPE_DATA; default ./data].", show_default=False),
+    RENAME,
+    _flag("json_", bool, False, "Print one JSON document (the run as `landscape show --json` prints it) instead of "
+          "text.", "--json"),
 ]
 
 LMC_FLAGS = [
@@ -34,7 +38,8 @@ LMC_FLAGS = [
           "--bn-recompute/--no-bn-recompute"),
     _flag("bn_batches", int, 10, "Training batches the BatchNorm statistics are recomputed over."),
     _flag("batch_size", int, 1000, "Batch size of evaluation and of the BatchNorm recomputation."),
-    _flag("per_example", bool, False, "Also store each training example's loss barrier (Paul et al. 2022).",
+    _flag("per_example", bool, False, "Also store each training example's straight-line loss barrier: max over α of its loss minus the "
+          "line between its endpoint losses (Paul et al. 2022).",
           "--per-example/--no-per-example"),
     _flag("example_threshold", float, 1e-3, "An example is linearly connected when its barrier is at most this "
           "(loss, above the straight line between its endpoint losses)."),
@@ -42,6 +47,24 @@ LMC_FLAGS = [
           show_default=False),
     _flag("method", str, "batched", "batched (several α per pass, torch.func) or sequential (one α at a time)."),
 ]
+
+
+def _settings(args: dict[str, Any]):
+    from landscape.api.lmc import LmcSettings
+
+    return LmcSettings(**{k: args[k] for k in ("points", "train_subset", "seed", "bn_recompute", "bn_batches",
+                                               "batch_size", "per_example", "example_threshold", "alpha_chunk",
+                                               "method")})
+
+
+def _options(args: dict[str, Any], progress=None):
+    from landscape.api import TrainOptions
+
+    from .commands import note
+
+    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
+                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress,
+                        rename=args.get("rename", False), notify=note)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,14 +96,18 @@ starting point (the dense run at the rewind step, under the level's mask).
         differ only in their data-order and augmentation seeds. Each is a training run whose parent
         is the run it started from. Rerunning reuses finished siblings and resumes interrupted ones.
         """
-        from landscape.calls import run_call
+        from landscape.api.siblings import siblings as spawn
 
         from .commands import _print_runs
         from .progress import step_progress
 
-        args = {**flags, "name": name, "source": source, "count": count}
+        args = {**flags, "name": name}
         with step_progress(f"{count} siblings from {source}") as progress:
-            runs = run_call("siblings", args, progress)
+            runs = spawn(source, count, _options(args, progress))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(runs)
         _print_runs(runs, args["store"])
         if len(runs) >= 2:
             out().print(f"next: landscape lmc --run-a {runs[0].id} --run-b {runs[1].id}"
@@ -98,29 +125,50 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape lmc --run-a parent:500it --run-b parent:end
 
+    landscape lmc --run-a seed0 --run-b seed1 --align weights --repair
+
+    landscape lmc --run-a imp-run@4 --run-b imp-run@4/r1 --align activations --examples 5000
+
 {REFERENCES}
 """)
-    @with_flags(LMC_FLAGS + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + _WHERE)
     def lmc(
         run_a: Annotated[str, typer.Option("--run-a", help="Network A (α = 0).", show_default=False)],
         run_b: Annotated[str, typer.Option("--run-b", help="Network B (α = 1).", show_default=False)],
         name: Annotated[Optional[str], typer.Option(help="A readable name for the result.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also align B to A (weights or activations) and measure "
+                                                     "the barrier before and after.", show_default=False)] = None,
+        repair: Annotated[bool, typer.Option("--repair", help="With --align: also REPAIR the aligned path (Jordan "
+                                             "et al. 2022); BatchNorm networks use the recomputation instead.")] = False,
         **flags,
     ) -> None:
         """Linear mode connectivity: error and loss along θ(α) = (1 − α)·θA + α·θB, on test and train.
 
         Prints the error barrier (max over α of the error minus the mean of the endpoint errors:
-        Frankle et al.'s instability, stable below 2%) and the loss barrier, next to the distances
-        between A and B: L2 (raw, and relative to how far each travelled from their common parent),
+        Frankle et al.'s instability, stable below 2%), the α where that maximum lies, and beside it
+        the straight-line barrier (max over α of the error minus the line between the endpoint
+        errors); a maximum at an endpoint is flagged, since the barrier is then half the endpoint
+        gap, not a rise along the path. The same for the loss. The per-example barriers are
+        straight-line loss barriers. Distances between A and B: L2 (raw, and normalised:
+        ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), PA and PB their common parent under
+        each one's mask, in [0, 2]),
         angular distance 2·angle/π (0 same direction, 1 orthogonal, 2 opposite) on the weights both
         keep, the fraction of test examples on which they disagree, and the overlap of their masks.
         With masks, each endpoint is masked by its own mask. The result is stored as a run of kind
         lmc; asking again for the same request reuses it.
         """
-        from landscape.calls import run_call
+        from landscape.api.lmc import lmc as run_lmc
 
-        args = {**flags, "name": name, "run_a": run_a, "run_b": run_b}
-        [run] = run_call("lmc", args)
+        from .commands import emit_json
+        from .progress import busy
+
+        args = {**flags, "name": name}
+        if align is not None or repair:
+            return _lmc_align(run_a, run_b, align, repair, args)
+        with busy(f"LMC {run_a} – {run_b}"):
+            run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        if args["json_"]:
+            return emit_json(run)
         print_lmc(run, args["example_threshold"])
         out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
@@ -132,9 +180,12 @@ starting point (the dense run at the rewind step, under the level's mask).
 
     landscape instability --run lenet-parent --at 0 --points 30 --data-dir ../shared/data
 
+    landscape instability --run lenet-parent --at 0,500it --align weights
+
 {REFERENCES} `--run` names a run without a step; `--at` lists stored checkpoints of it.
 """)
-    @with_flags(LMC_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, loop or vmap.")] + _WHERE)
+    @with_flags(LMC_FLAGS + ALIGN_OWN_FLAGS + [_flag("population_path", str, "auto", "Population layout: auto, "
+                                                     "loop or vmap.")] + _WHERE)
     def instability(
         run: Annotated[str, typer.Option("--run", help="The run to spawn siblings from (RUN or IMP@L).",
                                          show_default=False)],
@@ -147,6 +198,9 @@ starting point (the dense run at the rewind step, under the level's mask).
                                                  "sibling sets as possible.")] = False,
         threshold: Annotated[float, typer.Option(help="Stable: mean test-error barrier below this (Frankle et al.: 2%).")] = 0.02,
         name: Annotated[Optional[str], typer.Option(help="A readable name for the analysis.", show_default=False)] = None,
+        align: Annotated[Optional[str], typer.Option(help="Also measure every pair after aligning one sibling to "
+                                                     "the other (weights or activations): barrier vs k before and "
+                                                     "after.", show_default=False)] = None,
         **flags,
     ) -> None:
         """Instability analysis: the barrier between siblings against the step k they were spawned at.
@@ -156,17 +210,48 @@ starting point (the dense run at the rewind step, under the level's mask).
         instability. With --find-onset, only the steps a bisection needs are measured (it assumes
         that once stable, the network stays stable). Rerunning reuses every measured step.
         """
-        from landscape.calls import run_call
+        from landscape.api.instability import instability as analyse
 
         from .progress import step_progress
 
-        args = {**flags, "name": name, "run": run, "at": at, "siblings": siblings, "find_onset": find_onset,
-                "threshold": threshold}
+        args = {**flags, "name": name}
+        steps = [s.strip() for s in (at or "").split(",") if s.strip()]
         with step_progress(f"instability of {run}") as progress:
-            [result] = run_call("instability", args, progress,
-                                on_point=lambda p: out().print(f"measured {_point_line(p, threshold)}"))
+            result = analyse(run, steps, siblings=siblings, find_onset=find_onset, threshold=threshold,
+                             settings=_settings(args), options=_options(args, progress),
+                             on_point=None if args["json_"] else
+                             lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
+        if args["json_"]:
+            from .commands import emit_json
+
+            return emit_json(result)
         print_instability(result)
+        if align is not None:
+            result = _instability_align(result, align, args)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
+
+
+def _instability_align(result, method: str, args: dict[str, Any]):
+    from landscape.api.instability_align import align_instability
+
+    from .align import align_settings, print_instability_align
+
+    aligned = align_instability(result, method, align_settings(args, method), _options(args))
+    print_instability_align(aligned)
+    return aligned
+
+
+def _lmc_align(run_a: str, run_b: str, method: str | None, repair: bool, args: dict[str, Any]) -> None:
+    from landscape.api.align import lmc_aligned
+    from landscape.errors import ConfigError
+
+    from .align import align_settings, print_lmc_align
+
+    if method is None:
+        raise ConfigError("--repair corrects the aligned path: it needs --align", "add --align weights (or activations)")
+    run = lmc_aligned(run_a, run_b, method, repair, _settings(args), align_settings(args, method), _options(args))
+    print_lmc_align(run)
+    out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -189,6 +274,13 @@ def _num(value, digits: int = 4) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
 
 
+def median(values) -> float:
+    """The median (the mean of the two middle values for an even count), not the upper middle one."""
+    import numpy as np
+
+    return float(np.median(np.asarray(values, dtype=np.float64)))
+
+
 def _bn_line(info: dict) -> str:
     if info["bn_recompute"]:
         return f"recomputed at each α over {info['bn_examples']} training inputs (REPAIR)"
@@ -200,7 +292,7 @@ def _bn_line(info: dict) -> str:
 def print_lmc(run, threshold: float | None = None) -> None:
     from rich.table import Table
 
-    from landscape.lmc import STABILITY_THRESHOLD
+    from landscape.lmc import STABILITY_THRESHOLD, endpoint_note
 
     m, info = run.metrics, run.section("lmc")
     console = out()
@@ -218,14 +310,26 @@ def print_lmc(run, threshold: float | None = None) -> None:
         table.add_row(f"[bold]{label} barrier[/]",
                       *(f"{fmt(m.get(f'{s}/{key}_barrier'))} (max at α={m.get(f'{s}/{key}_barrier_alpha', 0):.2f})"
                         for s in ("test", "train")))
+        table.add_row(f"{label} barrier, straight line", *(fmt(m.get(f"{s}/{key}_barrier_straight"))
+                                                           for s in ("test", "train")))
     console.print(table)
+    console.print("  barrier: max over α minus the mean of the endpoints (Frankle et al.); straight line: max over "
+                  "α of the curve minus the line between the endpoint values")
+    for s in ("test", "train"):
+        for key in ("error", "loss"):
+            note = endpoint_note(m.get(f"{s}/{key}_barrier_alpha", 0.0), bool(m.get(f"{s}/{key}_barrier_at_endpoint")),
+                                 m.get(f"{s}/{key}_barrier", 0.0))
+            if note:
+                console.print(f"  [yellow]{s} {key}: {note}[/] (straight-line barrier "
+                              f"{(_pct if key == 'error' else _num)(m.get(f'{s}/{key}_barrier_straight'))})")
     stable = m["test/error_barrier"] < STABILITY_THRESHOLD
     console.print(f"  {'stable' if stable else 'unstable'}: test error barrier {_pct(m['test/error_barrier'])} "
                   f"{'<' if stable else '>='} {_pct(STABILITY_THRESHOLD)} (Frankle et al.)")
     parent = (f"travel from their common parent {info['parent_run']} at {info['parent_step']}it"
               if info["parent_run"] else "no common parent")
     console.print(f"  distances: L2 {_num(m.get('distance/l2'))}, normalised {_num(m.get('distance/l2_normalized'), 3)} "
-                  f"({parent}); angular {_num(m.get('distance/angular'), 3)} (2·angle/π: 0 same direction, "
+                  f"({parent}; ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), PA and PB the parent under each "
+                  f"mask, in [0, 2]); angular {_num(m.get('distance/angular'), 3)} (2·angle/π: 0 same direction, "
                   f"1 orthogonal); disagreement {_pct(m.get('distance/disagreement'))} of test examples")
     if m.get("distance/mask_jaccard") is not None:
         layers = run.section("masks")
@@ -237,9 +341,9 @@ def print_lmc(run, threshold: float | None = None) -> None:
         pe = run.arrays("per_example")["barrier"]
         t = stored["threshold"] if threshold is None else threshold
         fraction = float((pe <= t).mean())
-        console.print(f"  per-example: {_pct(fraction)} of {len(pe)} training examples linearly connected "
-                      f"(loss barrier <= {t:g}); median barrier {float(sorted(pe)[len(pe) // 2]):.4g}, "
-                      f"max {float(pe.max()):.4g}")
+        console.print(f"  per-example (straight-line loss barrier: max over α of the example's loss minus the line "
+                      f"between its endpoint losses): {_pct(fraction)} of {len(pe)} training examples linearly "
+                      f"connected (barrier <= {t:g}); median {median(pe):.4g}, max {float(pe.max()):.4g}")
     console.print(f"  interpolation took {m.get('time_s', 0):.1f}s ({info['method']}, up to {info['alpha_chunk']} α per pass)")
 
 

@@ -72,7 +72,7 @@ def bare_epoch(x, y, batch: int, device, seed: int) -> float:
 
 def engine_run(x, y, batch: int, device, seeds, steps: str, path: str = "auto", model: str = "lenet_300_100",
                width: float = 1.0) -> float:
-    config = recipe(model, "mnist", steps=steps, batch_size=batch, optimizer="sgd", lr=0.1,
+    config = recipe(model, "mnist", steps=steps, batch_size=batch, optimizer="sgd", lr=0.1, schedule="constant",
                     eval_every="1000ep", checkpoint_at="end", width=width, augment="none")
     plan = Plan.make(config, len(x))
     members = [Member(build_model(model, tuple(x.shape[1:]), 10, seed=s, width=width).to(device), s, s)

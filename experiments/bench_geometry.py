@@ -25,7 +25,10 @@ seeded sample of `--examples` training examples, the test images for the surface
   comparison maps each of its values to the point it actually evaluated.
 
 Each side is timed once after a warm-up; both answers, both times and the ratios are printed.
-Falls back to synthetic data of MNIST's shape, with a message, when MNIST is absent.
+Falls back to synthetic data of MNIST's shape, with a message, when MNIST is absent. `--device cuda`
+runs both sides on the GPU; a peer that is not installed (a GPU machine without the `bench` extra)
+is left out with a message and landscape's side is still measured. `--json PATH` also writes the
+figures (experiments/gpu_check.py), `--quick` shrinks everything for a dry run.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ from landscape.errors import UserError
 from landscape.geometry import Grid, HessianOperator, hutchinson_trace, random_direction, surface, top_eigen
 from landscape.models import build_model
 
+from figures import Figures  # experiments/figures.py (scripts run with experiments/ on sys.path)
+
 SHARED = Path(os.environ.get("LANDSCAPE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
@@ -61,11 +66,11 @@ def mnist():
 
 
 def trained(x, y, steps: int) -> torch.nn.Module:
-    model = build_model("lenet_300_100", (1, 28, 28), 10, seed=0)
+    model = build_model("lenet_300_100", (1, 28, 28), 10, seed=0).to(x.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
-        index = torch.randint(len(x), (128,), generator=g)
+        index = torch.randint(len(x), (128,), generator=g).to(x.device)
         optimizer.zero_grad()
         F.cross_entropy(model(x[index]), y[index]).backward()
         optimizer.step()
@@ -94,9 +99,18 @@ def ratio(theirs: Seconds, ours: Seconds) -> str:
     return f"{theirs / ours:.2f}x wall, {theirs.cpu / ours.cpu:.2f}x CPU"
 
 
-def bench_hessian(model, x, y, args) -> None:
-    from pyhessian import hessian as PyHessian
+def _sync(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize()
 
+
+def bench_hessian(model, x, y, args, figures: Figures) -> None:
+    try:
+        from pyhessian import hessian as PyHessian
+    except ImportError:
+        PyHessian = None
+        print("PyHessian is not installed (pip install -e '.[bench]'): landscape's side only")
+    cuda = x.is_cuda
     state = dict(model.state_dict())
     op = HessianOperator(model, state, x, y, batch_size=len(x))
     reference = top_eigen(op, 1, steps=150, tol=0.0, vectors=False).values[0].item()
@@ -109,27 +123,41 @@ def bench_hessian(model, x, y, args) -> None:
 
     def theirs_top(tol):
         torch.manual_seed(1)
-        h = PyHessian(copy.deepcopy(model), torch.nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+        h = PyHessian(copy.deepcopy(model), torch.nn.CrossEntropyLoss(), data=(x, y), cuda=cuda)
         values, _ = h.eigenvalues(maxIter=args.power_iterations, tol=tol, top_n=1)
         return values[0]
 
-    theirs_top(1e-3)  # warm-up
     (ours, products), t_ours = timed(ours_top)
+    _sync(x)
     print(f"top eigenvalue (converged reference {reference:.6f}, Lanczos 150 steps):")
     print(f"  landscape            {ours:.6f}  rel. error {abs(ours - reference) / abs(reference):.1e}  {t_ours:7.2f} "
           f"({products} products)")
-    for tol in (1e-3, 1e-5):
+    figures.add("top eigenvalue: landscape rel. error", abs(ours - reference) / abs(reference), "")
+    if PyHessian is None:
+        figures.add("top eigenvalue: landscape", float(t_ours), "s")
+    else:
+        theirs_top(1e-3)  # warm-up
+    for tol in ((1e-3, 1e-5) if PyHessian is not None else ()):
         theirs, t_theirs = timed(lambda: theirs_top(tol))
         print(f"  PyHessian tol {tol:.0e}  {theirs:.6f}  rel. error {abs(theirs - reference) / abs(reference):.1e}  "
               f"{t_theirs:7.2f}")
         print(f"    agreement with landscape {abs(ours - theirs) / abs(theirs):.1e} relative; speed ratio "
               f"PyHessian/landscape {ratio(t_theirs, t_ours)}")
+        figures.add(f"top eigenvalue: landscape vs PyHessian tol {tol:.0e}", float(t_ours), "s",
+                    baseline=float(t_theirs), baseline_label="PyHessian")
 
     def theirs_trace(tol, probes):
         torch.manual_seed(2)
-        h = PyHessian(copy.deepcopy(model), torch.nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+        h = PyHessian(copy.deepcopy(model), torch.nn.CrossEntropyLoss(), data=(x, y), cuda=cuda)
         return h.trace(maxIter=probes, tol=tol)
 
+    if PyHessian is None:
+        trace, t_ours = timed(lambda: hutchinson_trace(HessianOperator(model, state, x, y, batch_size=len(x)),
+                                                       args.probes, generator=torch.Generator().manual_seed(2),
+                                                       chunk=16))
+        print(f"trace ({args.probes} probes): landscape {trace.estimate:.2f} ± {trace.stderr:.2f}  {t_ours:7.2f}")
+        figures.add(f"trace, {args.probes} probes: landscape", float(t_ours), "s")
+        return
     # PyHessian's default stopping rule (running mean moves by < 1e-3), then a fixed probe count.
     for tol, probes in ((1e-3, 100), (0.0, args.probes)):
         samples, t_theirs = timed(lambda: theirs_trace(tol, probes))
@@ -144,12 +172,17 @@ def bench_hessian(model, x, y, args) -> None:
         print(f"  PyHessian  {float(np.mean(samples)):.2f} ± {se:.2f}  {t_theirs:7.2f}")
         print(f"  difference {abs(trace.estimate - float(np.mean(samples))) / np.hypot(trace.stderr, se):.2f} "
               f"combined SE; speed ratio PyHessian/landscape {ratio(t_theirs, t_ours)}")
+        figures.add(f"trace, {n} probes: landscape vs PyHessian", float(t_ours), "s", baseline=float(t_theirs),
+                    baseline_label="PyHessian")
 
 
-def bench_surface(model, x, y, args) -> None:
-    import loss_landscapes
-    from loss_landscapes.metrics import Loss
-
+def bench_surface(model, x, y, args, figures: Figures) -> None:
+    try:
+        import loss_landscapes
+        from loss_landscapes.metrics import Loss
+    except ImportError:
+        loss_landscapes = None
+        print("loss-landscapes is not installed (pip install -e '.[bench]'): landscape's side only")
     state = {k: v.clone() for k, v in model.state_dict().items()}
     params = [n for n, _ in model.named_parameters()]
     g = torch.Generator().manual_seed(3)
@@ -164,14 +197,18 @@ def bench_surface(model, x, y, args) -> None:
         ends.append(m)
     origin = copy.deepcopy(model)
     origin.load_state_dict(start)
-    metric = Loss(torch.nn.CrossEntropyLoss(), x, y)
-    with torch.no_grad():
-        theirs, t_theirs = timed(lambda: loss_landscapes.planar_interpolation(
-            copy.deepcopy(origin), ends[0], ends[1], metric, steps=steps, deepcopy_model=True))
     coords = torch.arange(steps + 1, dtype=torch.float64) * 2 / steps
     grid = Grid(coords[:steps] - 1, coords - 1)  # x: i = 0..steps-1, y: j = 0..steps
     surface(model, state, [d1, d2], Grid(coords[:2] - 1, coords[:2] - 1), x, y)  # warm-up
     ours, t_ours = timed(lambda: surface(model, state, [d1, d2], grid, x, y, batch_size=args.batch_size))
+    if loss_landscapes is None:
+        print(f"surface {steps}x{steps} on {len(x)} examples: landscape {t_ours:7.2f}")
+        figures.add(f"surface {len(grid.coefficients())} points: landscape", float(t_ours), "s")
+        return
+    metric = Loss(torch.nn.CrossEntropyLoss(), x, y)
+    with torch.no_grad():
+        theirs, t_theirs = timed(lambda: loss_landscapes.planar_interpolation(
+            copy.deepcopy(origin), ends[0], ends[1], metric, steps=steps, deepcopy_model=True))
     loss = ours.loss.numpy()  # [y, x]
     mapped = np.array([[loss[j + 1 if i % 2 == 0 else j, i] for j in range(steps)] for i in range(steps)])
     diff = np.abs(mapped - theirs).max()
@@ -185,6 +222,8 @@ def bench_surface(model, x, y, args) -> None:
     print(f"  speed ratio loss-landscapes/landscape per point "
           f"{(t_theirs / steps ** 2) / (t_ours / len(grid.coefficients())):.2f}x wall, "
           f"{(t_theirs.cpu / steps ** 2) / (t_ours.cpu / len(grid.coefficients())):.2f}x CPU")
+    figures.add(f"surface {steps}x{steps}: landscape per point", t_ours / len(grid.coefficients()), "s",
+                baseline=t_theirs / steps ** 2, baseline_label="loss-landscapes per point")
 
 
 def main() -> None:
@@ -197,17 +236,26 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=100, help="trace probes for the fixed-count comparison")
     parser.add_argument("--power-iterations", type=int, default=100, help="PyHessian's maxIter (its default: 100)")
     parser.add_argument("--skip", choices=["hessian", "surface"], default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a dry run of the GPU check")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if args.quick:
+        args.examples, args.surface_examples, args.grid, args.train_steps = 300, 300, 5, 20
+        args.probes, args.power_iterations = 8, 20
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    train_x, train_y, test_x, test_y, source = mnist()
+    device = torch.device(args.device)
+    train_x, train_y, test_x, test_y, source = (t.to(device) if torch.is_tensor(t) else t for t in mnist())
     model = trained(train_x, train_y, args.train_steps)
-    index = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(0))[:args.examples]
+    index = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(0))[:args.examples].to(device)
     print(f"LeNet-300-100, {args.train_steps} SGD steps on {source}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)")
+    figures = Figures()
     if args.skip != "hessian":
-        bench_hessian(model, train_x[index], train_y[index], args)
+        bench_hessian(model, train_x[index], train_y[index], args, figures)
     if args.skip != "surface":
-        bench_surface(model, test_x[:args.surface_examples], test_y[:args.surface_examples], args)
+        bench_surface(model, test_x[:args.surface_examples], test_y[:args.surface_examples], args, figures)
+    figures.write(args.json, device=str(device), data=source)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ SCORE_RUNS=${SCORE_RUNS:-4}
 REPLICATES=${REPLICATES:-2}
 NAME=${NAME:-diet-$MODEL-$STEPS-T$T-r$REPLICATES}
 L=.venv/bin/landscape
+# --schedule constant: the VGG recipe's step milestones (80ep, 120ep) lie far past STEPS, so its
+# learning rate never dropped here; it is now refused rather than silently ignored.
 TRAIN=(--model "$MODEL" --width "$WIDTH" --dataset "$DATASET" --steps "$STEPS" --eval-every "$EVAL" --store "$STORE"
-       --replicates "$REPLICATES")
+       --replicates "$REPLICATES" --schedule constant)
 mkdir -p "$STORE"
 PRUNE=(--levels "$LEVELS" --scope global --prune-fraction 0.2 --controls none)
 DIET=(--size "$SIZE" --pretrain-steps "$T" --then-imp --at "$SCORE_AT" --runs "$SCORE_RUNS")

@@ -20,6 +20,10 @@ COMMON=(--model lenet_300_100 --data-dir "$DATA" --store "$STORE" --levels 8 --p
 .venv/bin/landscape imp "${COMMON[@]}" --dataset mnist --rewind 1000it --name late-rewind-lenet-mnist
 .venv/bin/landscape imp "${COMMON[@]}" --dataset "imagefolder:$DATA/cifar10-jpeg" --augment none \
   --ticket-from late-rewind-lenet-mnist@8 --name transfer-lenet-mnist-to-cifar10
-RUNS=(late-rewind-lenet-mnist transfer-lenet-mnist-to-cifar10)
+# The fine-tuned transfer baseline (reviewer 2 of Morcos et al.): the same tickets' trained, pruned
+# weights instead of their rewound ones, fine-tuned on CIFAR-10 with the same schedule.
+.venv/bin/landscape imp "${COMMON[@]}" --dataset "imagefolder:$DATA/cifar10-jpeg" --augment none \
+  --ticket-from late-rewind-lenet-mnist@8 --transfer-init trained --name transfer-trained-lenet-mnist-to-cifar10
+RUNS=(late-rewind-lenet-mnist transfer-lenet-mnist-to-cifar10 transfer-trained-lenet-mnist-to-cifar10)
 .venv/bin/landscape show fc-lenet-mnist --store "$STORE" >/dev/null 2>&1 && RUNS+=(fc-lenet-mnist)
 .venv/bin/landscape report "${RUNS[@]}" --store "$STORE" --out "$STORE/imp-rewind-transfer.html"

@@ -51,6 +51,7 @@ def _data(shape, n=256, classes=4, seed=0):
 
 def _train(device, model, shape, path, seeds=(0, 1), optimizer="sgd", width=1.0, steps="12it"):
     config = recipe(model, "synthetic", steps=steps, batch_size=32, eval_every="6it", checkpoint_at="0,end",
+                    schedule="constant",
                     lr=0.05, optimizer=optimizer, width=width)
     x, y = _data(shape)
     tx, ty = _data(shape, 64, seed=1)

@@ -119,9 +119,11 @@ def test_cache_dir_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path / "override"))
     assert cache.cache_dir(tmp_path) == tmp_path / "override"
     monkeypatch.delenv("LANDSCAPE_CACHE")
-    assert cache.cache_dir(tmp_path) == tmp_path / ".landscape-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache.cache_dir(tmp_path / "does-not-exist") == tmp_path / "xdg" / "landscape"
+    # Never the data folder, even a writable one: the platform's user cache folder.
+    (tmp_path / "data").mkdir()
+    assert cache.cache_dir(tmp_path / "data") == tmp_path / "xdg" / "landscape"
+    assert not (tmp_path / "data" / ".landscape-cache").exists()
 
 
 def test_entry_names_keep_datasets_apart(tmp_path):

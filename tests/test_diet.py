@@ -111,7 +111,7 @@ def test_the_engine_reports_each_batch_and_what_it_got_right():
     assert len(seen) == 10
     assert torch.equal(torch.cat([i[0] for i, _ in seen]).sort().values, torch.arange(320))  # one epoch
     accuracy = sum(c.sum().item() for _, c in seen) / 320
-    assert accuracy == pytest.approx(hooks.metrics[0]["train/acc"])
+    assert accuracy == pytest.approx(hooks.metrics[0]["train_running/acc"])
 
 
 # -- subsets ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def data(n=256, shape=(1, 8, 8), classes=4, seed=0):
 
 
 def plan(model="lenet_300_100", steps="24it", **kw):
-    defaults = dict(batch_size=32, eval_every="8it", checkpoint_at="0,8it,end", lr=0.05)
+    defaults = dict(batch_size=32, eval_every="8it", checkpoint_at="0,8it,end", lr=0.05, schedule="constant")
     config = recipe(model, "synthetic", steps=steps, **{**defaults, **kw})
     return Plan.make(config, 256)
 
@@ -150,7 +150,7 @@ def test_checkpoint_zero_is_theta_zero_and_steps_are_counted():
         assert torch.equal(rec.checkpoints[0][0].model[name], tensor)
         assert torch.equal(rec.checkpoints[24][0].model[name], result.states[0].model[name])
     assert sorted(rec.evals) == [0, 8, 16, 24]
-    assert "train/loss" not in rec.evals[0][0] and "train/loss" in rec.evals[8][0]
+    assert "train_running/loss" not in rec.evals[0][0] and "train_running/loss" in rec.evals[8][0]
     assert rec.evals[24][0]["test/acc"] > rec.evals[0][0]["test/acc"]
 
 

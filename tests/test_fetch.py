@@ -432,6 +432,23 @@ def test_all_mirrors_down_names_each_url(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_offline_fetch_leaves_no_empty_folders_and_advises_a_real_option(tmp_path):
+    data = b"x" * 100
+    src = one_file_source(_dead_url("/a.gz"), data)
+    (tmp_path / "existing").mkdir()
+    for root in (tmp_path / "new-root", tmp_path / "existing"):
+        with pytest.raises(DataError) as e:
+            fetch(src, root)
+        assert "--mirror URL (or set LANDSCAPE_MIRROR)" in str(e.value)
+    assert not (tmp_path / "new-root").exists()                 # the root it made, lock file and all
+    assert [p.name for p in (tmp_path / "existing").iterdir()] in ([], [".landscape-fetch.lock"])
+    # `landscape data fetch` has the option it advises
+    from typer.main import get_command
+
+    from landscape.cli.main import app
+    assert "--mirror" in [o for p in get_command(app).commands["data"].commands["fetch"].params for o in p.opts]
+
+
 def test_mirror_argument_and_env_replace_base_url(server, tmp_path, monkeypatch):
     src, blobs = mnist_source(server)
     # the table's own URLs are dead; only the mirror can serve the files

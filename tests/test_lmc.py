@@ -91,7 +91,9 @@ def test_siblings_start_from_the_checkpoint_and_differ_only_in_their_noise(store
     # The same seeds give the same network: sibling 0 again, trained alone in another store.
     other = tmp_path / "other"
     other.mkdir()
-    shutil.copy(parent.path, other / parent.path.name)
+    for file in parent.files:  # the run file and its part files (the weights)
+        (other / file.relative_to(parent.path.parent)).parent.mkdir(exist_ok=True)
+        shutil.copy(file, other / file.relative_to(parent.path.parent))
     plan = S.plan_siblings(Store(other), "parent:10it", 2)
     [again] = train([plan.configs[0]], store=str(other), masks=[plan.mask])
     assert again.id == kids[0].id
@@ -174,7 +176,8 @@ def test_rerunning_the_same_request_reuses_the_stored_result(store, capsys):
 
 def test_batchnorm_statistics_are_recomputed_by_default_and_recorded(tmp_path):
     root = str(tmp_path / "bn")
-    config = small("resnet20", "synthetic-rgb", width=0.25, steps="4it", checkpoint_at="0,end", augment="none")
+    config = small("resnet20", "synthetic-rgb", width=0.25, steps="4it", checkpoint_at="0,end", augment="none",
+                   schedule="constant")  # the recipe's milestones (80ep, 120ep) lie past 4it
     [net] = train(config, store=root, name="bn")
     on = L.lmc("bn:0", "bn", store=root, points=3, train_subset=100, batch_size=50, bn_batches=2)
     off = L.lmc("bn:0", "bn", store=root, points=3, train_subset=100, batch_size=50, bn_batches=2,

@@ -39,7 +39,7 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
 def test_registry_names():
     assert model_names() == [
         "lenet_300_100", "lenet5", "conv2", "conv4", "conv6", "vgg11", "vgg16", "vgg19",
-        "resnet20", "resnet32", "resnet56", "resnet18", "mnist1d_cnn", "mnist1d_mlp",
+        "resnet20", "resnet32", "resnet56", "resnet18", "mnist1d_cnn", "mnist1d_mlp", "mlp_3x512",
     ]
     assert init_names() == ["kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform"]
 

@@ -134,7 +134,7 @@ def test_one_self_contained_file_with_plotlyjs_once(report_file):
 def test_header_toc_and_sections(report_file):
     report, _, page = report_file
     assert [s.title for s in report.sections] == ["Training runs", "Learning curves", "Run details"]
-    assert re.search(r"<h1>Report on 2 train runs</h1>", page)
+    assert re.search(r"<h1>Report on 2 training runs</h1>", page)
     assert re.search(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC &middot; landscape \S+", page)
     for anchor in ("s-training-runs", "s-learning-curves", "s-run-details"):
         assert f'href="#{anchor}"' in page and f'<section id="{anchor}">' in page
@@ -181,9 +181,9 @@ def test_nan_points_are_dropped_per_trace():
         assert len(trace.x) == len(trace.y) == len(trace.customdata)
     val = by_name[("run-0", "validation")]
     assert list(val.x[:3]) == [0, 916, 1832] and val.mode == "lines+markers"
-    assert by_name[("run-0", "train")].mode == "lines"
-    assert by_name[("run-0", "train")].line.dash == "solid" and val.line.dash == "dash"
-    assert by_name[("run-0", "train")].line.color != by_name[("run-1", "train")].line.color
+    assert by_name[("run-0", "train (running avg)")].mode == "lines"
+    assert by_name[("run-0", "train (running avg)")].line.dash == "longdashdot" and val.line.dash == "dash"
+    assert by_name[("run-0", "train (running avg)")].line.color != by_name[("run-1", "train (running avg)")].line.color
     assert "iteration %{x:,d}" in val.hovertemplate and "epoch %{customdata:.2f}" in val.hovertemplate
     assert "lenet_300_100-mnist-s0" in val.hovertemplate
 
@@ -201,7 +201,7 @@ def test_long_curves_are_thinned():
 def test_runs_without_curves_still_report():
     bare = StubRun(id="000000000001", name="bare", complete=False)
     report = build_report([bare])
-    assert report.title == "Report on train run bare"
+    assert report.title == "Report on a training run: bare"
     assert report.figures() == []
     assert "None of these runs recorded any curves." in report.to_html()
 
@@ -309,7 +309,7 @@ def loaded(report_file, tmp_path_factory):
 @pytest.mark.browser
 def test_page_loads_without_errors_or_network(loaded):
     assert loaded.problems == [], "\n".join(loaded.problems + loaded.console)
-    assert loaded.title == "Report on 2 train runs"
+    assert loaded.title == "Report on 2 training runs"
 
 
 @pytest.mark.browser
@@ -328,9 +328,9 @@ def test_every_figure_is_drawn(loaded, report_file):
 def test_hover_shows_run_step_epoch_and_value(loaded):
     loss, accuracy, lr = loaded.evaluated
     # first run, train loss, point 1: iteration 200, as iteration 0 (NaN) was dropped
-    assert "lenet_300_100-mnist-s0" in loss and "train loss:" in loss
+    assert "lenet_300_100-mnist-s0" in loss and "train (running avg) loss:" in loss
     assert "iteration 200" in loss and "epoch 0.22" in loss
-    assert "train accuracy:" in accuracy and "%" in accuracy
+    assert "train (running avg) accuracy:" in accuracy and "%" in accuracy
     assert "learning rate: 0.1iteration 100epoch 0.11" in lr
 
 
@@ -349,7 +349,7 @@ def test_evil_name_runs_no_script_in_the_browser(tmp_path):
     path = write_report(build_report([run]), tmp_path / "evil.html")
     result = browser.load_page(path, evaluate="document.querySelector('h1').textContent")
     assert result.dialogs == [] and result.problems == [], result.problems
-    assert result.evaluated == "Report on train run " + run.name
+    assert result.evaluated == "Report on a training run: " + run.name
     assert len(result.plots) == 3
 
 

@@ -73,7 +73,7 @@ def test_prefix_shared_by_two_runs_is_ambiguous(tmp_path):
 def test_one_writer_per_run(tmp_path):
     store = Store(tmp_path)
     with store.writer("abc123def456"):
-        with pytest.raises(StoreError, match="being written by another process"):
+        with pytest.raises(StoreError, match="being written by another"):
             store.writer("abc123def456")
     store.writer("abc123def456").close()  # released
 

@@ -429,3 +429,29 @@ def test_the_experiment_sweep_files_read_as_intended():
     cifar = load_spec(root / "instability_cifar_sweep.toml")
     assert [s.command for s in cifar.stages] == ["train", "instability"] and cifar.stages[1].refs == ("parents",)
     assert cifar.stages[0].options["width"] < 1
+
+
+def test_a_grid_point_maps_the_flags_main_added_as_the_command_line_does(tmp_path):
+    """The CLI modules build their api calls themselves; landscape.calls must read every flag they read."""
+    from landscape.calls import check_call, options, predict_runs
+    from landscape.calls.training import base_config, imp_config
+    from landscape.cli import commands
+    from landscape.sweep.flags import parse_flags
+
+    store = str(tmp_path / "s")
+    flags = parse_flags("train", {**TINY, "eval_train": True, "wait": 3, "rename": True, "name": "x", "store": store})
+    assert base_config(flags) == commands._base_config(flags)
+    assert base_config(flags) != base_config({**flags, "eval_train": False})
+    ours, cli = options(flags), commands._options(flags, None)
+    for field in ("store", "data_dir", "device", "path", "name", "wait_s", "rename"):
+        assert getattr(ours, field) == getattr(cli, field), field
+    assert (ours.wait_s, ours.rename) == (3, True)
+
+    point = {**TINY, "levels": 1, "store": store}
+    finetune = parse_flags("imp", {**point, "retrain": "finetune", "retrain_steps": "6it"})
+    assert (imp_config(finetune).retrain, imp_config(finetune).retrain_steps) == ("finetune", "6it")
+    assert predict_runs("imp", finetune) != predict_runs("imp", parse_flags("imp", point))
+    with pytest.raises(ConfigError, match="--transfer-init"):
+        check_call("imp", parse_flags("imp", {**point, "transfer_init": "trained"}))
+    with pytest.raises(ConfigError, match="--repair"):
+        check_call("lmc", parse_flags("lmc", {"run_a": "a", "run_b": "b", "repair": True, "store": store}))

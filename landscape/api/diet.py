@@ -12,7 +12,10 @@ same seeds), so the variants differ only in how the first T steps were spent.
 
 A diet run (kind "diet") records the subset (its positions in the training split), the scores it
 came from, the pre-training runs (ordinary training runs with a data subset) and the IMP run.
-Epochs in T count passes over the subset; write T in iterations to compare with full-data
+The pre-training is the first T steps of the IMP run's own training schedule: it follows the
+schedule of `--steps` on the full training split (its length, milestones and warm-up in full-data
+iterations) and stops at T, so the learning rate at step t is the one IMP's dense run would have
+had. Epochs in T count passes over the subset; write T in iterations to compare with full-data
 rewinding.
 """
 from __future__ import annotations
@@ -20,19 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
-from ..diet import ScoresConfig, select_subset, size_from
+from ..diet import METHODS, ScoresConfig, select_subset, size_from
 from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, PruneConfig
-from ..store import Run, Store
+from ..steps import Step
+from ..store import Run
 from ..train.config import SubsetSpec, TrainConfig
+from .context import Context
 from .imp import imp
+from .provenance import data_provenance
 from .scores import scores
 from .subsets import load_scores
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import check_name, claim, generated
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 
 @dataclass(frozen=True)
@@ -61,22 +69,37 @@ class DietRequest:
     then_imp: ImpPlan | None = None
 
 
-def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None,
-         **option_values) -> Run:
-    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run."""
+def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions | None = None, *,
+         on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Pick the subset, pre-train on it (and run IMP from there when asked); return the diet run.
+
+    `on_level(imp_run, level)` is called as each IMP level is recorded (see `api.imp.imp`)."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    store.ensure_writable()
+    check_name(options.name)
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(train_config, options.data_dir)
     # IMP gets the configuration as asked for (its validation size left to default as `landscape
     # imp` leaves it), so that it compares with IMP runs made by `landscape imp`.
     requested = train_config.validate()
     train_config = resolve_val_size(requested, dataset)
-    total = plan_for(train_config, dataset).total_steps
+    full_plan = plan_for(train_config, dataset)
+    total = full_plan.total_steps
+    schedule = _in_iterations(train_config, full_plan)
     n = len(dataset.train_y) - train_config.data.val_size
     spec = _subset_spec(request, n)
     # T checked against the subset's size before any scoring (the order does not matter to it).
-    t = plan_for(_pretrain_configs(train_config, replace(spec, order="random"), request)[0], dataset).total_steps
+    if request.subset != "random" and request.scores_from is None and request.score not in METHODS:
+        raise ConfigError(f"unknown score {request.score!r}", f"choose one of {', '.join(METHODS)}")
+    if request.subset != "random" and request.scores_from is not None:
+        load_scores(store, request.scores_from, train_config.data)  # the right dataset and split, first
+    probe = _pretrain_configs(schedule, replace(spec, order="random"), request)[0]
+    sub_plan = plan_for(replace(probe, stop=None), dataset)
+    t = Step.parse(probe.stop).resolve(sub_plan.iters_per_epoch)
+    if t > total:
+        raise ConfigError(f"--pretrain-steps {request.pretrain_steps} ({t}it) is beyond the end of training: --steps "
+                          f"is {total}it", "the pre-training is the first T steps of --steps: choose T within it")
+    plan_for(probe, dataset)
     if request.then_imp is not None:
         _imp_config(requested, request, ()).validate()
         if request.then_imp.levels < 1:
@@ -88,23 +111,30 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
     # Scores: given, or computed now (the one long step before the pre-training).
     score_values = None
     if request.subset != "random":
+        if not request.scores_from:
+            phase(options, f"scores ({request.score}, {request.score_runs} runs)")
         ref = request.scores_from or scores(
             ScoresConfig(replace(train_config, checkpoint_at=("0", "end")), request.score, request.score_at,
                          request.score_runs), replace(options, name=None)).id
         scores_id, score_values, _ = load_scores(store, ref, train_config.data)
         spec = replace(spec, scores=scores_id)
-    pretrain = _pretrain_configs(train_config, spec, request)
+    pretrain = _pretrain_configs(schedule, spec, request)
+    claim(store, _diet_id(spec, pretrain[0], request), options.name, options.rename)
     labels = _train_labels(dataset, train_config)
     index = select_subset(spec, labels, score_values)
 
+    phase(options, f"pre-training on the {spec.order} subset ({spec.size:,} examples)")
     runs = train(pretrain, replace(options, name=None),
                  names=[f"diet-{spec.order}-{spec.size}-r{r}" for r in range(len(pretrain))])
     diet_id = _diet_id(spec, pretrain[0], request)
-    name = options.name or f"diet-{spec.order}-{spec.size}-{train_config.short_names()[0]}-T{runs[0].checkpoint_steps[-1]}"
+    name = options.name or generated(
+        store, diet_id, f"diet-{spec.order}-{spec.size}-{train_config.model.name}-T{runs[0].checkpoint_steps[-1]}")
     with store.writer(diet_id) as writer:
         if not store.exists(diet_id):
             writer.create(name=name, kind="diet", config=_diet_config(spec, pretrain[0], request),
-                          environment=describe(resolve_device(options.device)))
+                          environment=describe(context.device))
+            provenance = data_provenance(dataset, train_config.data)
+            writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
             method = store.open(spec.scores).section("scores")["method"] if spec.scores else ""
             writer.write_section("subset", attrs={
                 "order": spec.order, "size": spec.size, "offset": spec.offset, "balanced": spec.balanced,
@@ -116,8 +146,9 @@ def diet(train_config: TrainConfig, request: DietRequest, options: TrainOptions 
             writer.finish(curves={}, metrics=_pretrain_metrics(runs))
         if request.then_imp is not None:
             imp_run = imp(_imp_config(requested, request, tuple(r.id for r in runs)), request.then_imp.levels,
-                          replace(options, name=f"{name}-imp"))
+                          replace(options, name=f"{name}-imp"), on_level=on_level)
             writer.write_section("imp", attrs={"run": imp_run.id})
+    tell_names(store, [store.open(diet_id)], [options.name], options)
     return store.open(diet_id)
 
 
@@ -140,12 +171,22 @@ def _subset_spec(request: DietRequest, n: int) -> SubsetSpec:
     return spec
 
 
-def _pretrain_configs(train_config: TrainConfig, spec: SubsetSpec, request: DietRequest) -> list[TrainConfig]:
-    """Replicate r: IMP's replicate r (its seeds, so its θ0), for T steps on the subset."""
+def _in_iterations(config: TrainConfig, plan) -> TrainConfig:
+    """`config` with its schedule (length, milestones, warm-up) in iterations of the full training
+    split, so that a run on a subset (where an epoch is shorter) follows the same schedule."""
+    ipe = plan.iters_per_epoch
+    optim = replace(config.optim, warmup=f"{Step.parse(config.optim.warmup).resolve(ipe)}it",
+                    milestones=tuple(f"{Step.parse(m).resolve(ipe)}it" for m in config.optim.milestones))
+    return replace(config, steps=f"{plan.total_steps}it", optim=optim)
+
+
+def _pretrain_configs(schedule: TrainConfig, spec: SubsetSpec, request: DietRequest) -> list[TrainConfig]:
+    """Replicate r: IMP's replicate r (its seeds, so its θ0), the first T steps of IMP's schedule
+    (`schedule`, in full-data iterations) on the subset."""
     if request.replicates < 1:
         raise ConfigError(f"--replicates {request.replicates} must be at least 1")
-    base = ImpConfig(train=train_config, replicates=request.replicates)
-    return [replace(base.replicate(r), data=replace(train_config.data, subset=spec), steps=request.pretrain_steps,
+    base = ImpConfig(train=schedule, replicates=request.replicates)
+    return [replace(base.replicate(r), data=replace(schedule.data, subset=spec), stop=request.pretrain_steps,
                     checkpoint_at=("0", "end")).validate() for r in range(request.replicates)]
 
 
@@ -163,7 +204,7 @@ def _train_labels(dataset, config: TrainConfig) -> np.ndarray:
 
 
 def _diet_config(spec: SubsetSpec, pretrain: TrainConfig, request: DietRequest) -> dict:
-    return {"subset": vars(spec).copy(), "pretrain": pretrain.to_dict(), "pretrain_steps": pretrain.steps,
+    return {"subset": vars(spec).copy(), "pretrain": pretrain.to_dict(), "pretrain_steps": pretrain.stop,
             "replicates": request.replicates}
 
 
@@ -174,7 +215,7 @@ def _diet_id(spec: SubsetSpec, pretrain: TrainConfig, request: DietRequest) -> s
 
 def _pretrain_metrics(runs: list[Run]) -> dict[str, float]:
     out = {}
-    for key in ("final/val/acc", "final/test/acc", "final/train/acc", "final/val/loss"):
+    for key in ("final/val/acc", "final/test/acc", "final/train/acc", "final/train_running/acc", "final/val/loss"):
         values = [r.metrics[key] for r in runs if key in r.metrics]
         if values:
             out[f"pretrain/{key}"] = float(np.mean(values))

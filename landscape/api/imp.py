@@ -14,53 +14,67 @@ different input shape adapts the images to the ticket's (see landscape.data.adap
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 
 from ..environment import describe
 from ..errors import ConfigError
 from ..imp import ImpConfig, TicketSource, level_branches, next_masks
-from ..imp.levels import _STREAM
+from ..imp.levels import draw_seed
+from ..imp.retrain import Retraining
 from ..models import build_model
 from ..prune import full_mask, layer_report, random_mask_like
 from ..store import Run, Store
 from ..steps import Step
 from ..train.config import StartFrom, TrainConfig
-from ..train.rng import derive_seed
+from .context import Context
+from .names import check_name, claim, generated
 from .refs import NETWORK_KINDS
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .train import TrainOptions, load_for, phase, plan_for, resolve_val_size, tell_names, train
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 
 
-def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **option_values) -> Run:
-    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run."""
+def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, *,
+        on_level: Callable[[Run, int], None] | None = None, **option_values) -> Run:
+    """Run (or continue, or extend) IMP to `levels` levels; return the IMP run.
+
+    `on_level(run, level)` is called as each level is recorded (levels already stored included)."""
     options = replace(options or TrainOptions(), **option_values)
     if not isinstance(levels, int) or levels < 1:
         raise ConfigError(f"--levels {levels} must be at least 1")
     config = config.validate()
-    store = Store(options.store)
-    store.ensure_writable()
+    check_name(options.name)   # before the store is touched
+    context = Context.of(options)
+    store = context.store
     source = _check_source(store, config.ticket_from, levels) if config.ticket_from else None
     if source is not None:
         config = _adapt_to_source(config, source, options)
     if config.pretrained:
         config = _check_pretrained(store, config, options)
-    template, rewind_step = _check_request(config, options)
+    template, rewind_step, retraining = _check_request(config, options)
 
     imp_id = config.run_id()
+    claim(store, imp_id, options.name, options.rename)
     with store.writer(imp_id) as writer:
         if not store.exists(imp_id):
-            writer.create(name=options.name or config.default_name(), kind="imp", config=config.to_dict(),
-                          environment={**describe(resolve_device(options.device))},
+            writer.create(name=options.name or generated(store, imp_id, config.default_name()), kind="imp", config=config.to_dict(),
+                          environment={**describe(context.device)},
                           plan={"rewind_step": rewind_step})
         run = store.open(imp_id)
-        done = {int(name) for name in run.sections("levels")}
+        # A level whose member runs were removed (say, damaged and `landscape rm`-ed) is recomputed:
+        # its surviving members are reused and the missing ones retrained, bit for bit.
+        done = {int(name) for name in run.sections("levels") if _level_intact(store, run, name)}
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "running"})
 
         member_options = replace(options, name=None)
         name = run.name
+        replicates = f" × {config.replicates} replicates" if config.replicates > 1 else ""
+        phase(options, f"level 0/{levels} · dense{replicates}")
         dense = _level_zero(config, done, writer, member_options, name)
+        if on_level:
+            on_level(store.open(imp_id), 0)
         masks = {r: full_mask(template) for r in range(config.replicates)}
         tickets = dict(dense)
         for level in range(1, levels + 1):
@@ -68,17 +82,24 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
                 record = store.open(imp_id).section(f"levels/{level:03d}")
                 tickets = {r: rid for r, rid in enumerate(record["ticket"])}
                 masks = {r: store.open(tickets[r]).mask() for r in tickets}
+                if on_level:
+                    on_level(store.open(imp_id), level)
                 continue
+            controls = len(config.controls)
+            phase(options, f"level {level}/{levels} · ticket" + (f" + {controls} control{'s' * (controls > 1)}"
+                                                                  if controls else "") + replicates)
             branches = []
             for r in range(config.replicates):
                 if source is None:
                     previous = store.open(tickets[r])
                     final = previous.checkpoint(previous.checkpoint_steps[-1]).model
                     masks[r] = next_masks(final, masks[r], config, template, level, r)
-                    start = StartFrom(dense[r], rewind_step, with_optimizer=False)
+                    base, start = retraining.branch(config.replicate(r), dense_run=dense[r], trained_run=tickets[r],
+                                                    trained_step=previous.checkpoint_steps[-1])
                 else:
+                    base = config.replicate(r)
                     start, masks[r] = _transferred(config, source, level, r, template)
-                branches += level_branches(config, level, r, config.replicate(r), start, masks[r])
+                branches += level_branches(config, level, r, base, start, masks[r])
             runs = train([b.config for b in branches], member_options, masks=[b.mask for b in branches],
                          names=[f"{name}-L{level}-{b.role}-r{b.replicate}" for b in branches])
             record = {role: [run.id for b, run in zip(branches, runs) if b.role == role]
@@ -90,11 +111,21 @@ def imp(config: ImpConfig, levels: int, options: TrainOptions | None = None, **o
             writer.write_section(
                 f"levels/{level:03d}",
                 attrs={**record, "density": kept / total, "layers": list(counts),
+                       **({"iterations": retraining.iterations(level)} if source is None else {}),
                        "kept": [counts[n][0] for n in counts], "total": [counts[n][1] for n in counts]},
                 run_attrs={"levels_done": max(done | {level})})
             done.add(level)
+            if on_level:
+                on_level(store.open(imp_id), level)
         writer.write_section("request", attrs={"levels": levels}, run_attrs={"status": "complete"})
+    tell_names(store, [store.open(imp_id)], [options.name], options)
     return store.open(imp_id)
+
+
+def _level_intact(store: Store, run: Run, level: str) -> bool:
+    record = run.section(f"levels/{level}")
+    members = [i for role in ("dense", *ROLES) for i in record.get(role) or []]
+    return all(store.exists(i) and store.open(i).complete for i in members)
 
 
 def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions, name: str) -> dict[int, str]:
@@ -112,7 +143,7 @@ def _level_zero(config: ImpConfig, done: set[int], writer, options: TrainOptions
     return {r: run.id for r, run in enumerate(runs)}
 
 
-def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int]:
+def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.Module, int, Retraining]:
     """Everything that can be wrong with a request, checked before anything is written."""
     dataset = load_for(config.train, options.data_dir)
     plan = plan_for(replace(config.train, checkpoint_at=()), dataset)  # the rewind step is checked here
@@ -128,7 +159,19 @@ def _check_request(config: ImpConfig, options: TrainOptions) -> tuple[torch.nn.M
         if name not in names:
             raise ConfigError(f"{t.model.name} has no prunable layer {name!r}",
                               f"prunable layers: {', '.join(template.prunable)}")
-    return template, rewind
+    return template, rewind, _retraining(config, plan, rewind)
+
+
+def _retraining(config: ImpConfig, plan, rewind: int) -> Retraining:
+    budget = plan.total_steps - rewind
+    if config.retrain_steps is not None:
+        budget = Step.parse(config.retrain_steps).resolve(plan.iters_per_epoch)
+        if budget < 1:
+            raise ConfigError(f"--retrain-steps {config.retrain_steps} is less than one iteration", "e.g. 2ep")
+        if config.retrain == "lr-rewind" and budget > plan.total_steps:
+            raise ConfigError(f"--retrain-steps {config.retrain_steps} ({budget} iterations) is longer than the "
+                              f"schedule it replays ({plan.total_steps} iterations)", "use at most --steps")
+    return Retraining(config.retrain, plan.total_steps, rewind, budget, plan.schedule(plan.total_steps - 1))
 
 
 def _check_pretrained(store: Store, config: ImpConfig, options: TrainOptions) -> ImpConfig:
@@ -217,9 +260,14 @@ def _transferred(config: ImpConfig, source: Run, level: int, replicate: int,
             kept = torch.zeros(full.numel(), dtype=torch.bool)
             kept[: round(density * full.numel())] = True
             shuffled = random_mask_like({out_name: kept.view_as(full)},
-                                        seed=derive_seed(_STREAM, replicate, level, 7) % (2**31))
+                                        seed=draw_seed(config.replicate(replicate).seeds, level, 7))
             mask = {**mask, out_name: shuffled[out_name]}
         else:
             mask = {**mask, out_name: full}
-    start = StartFrom(dense_id, int(source.plan["rewind_step"]), with_optimizer=False, fresh=fresh)
+    if config.ticket_from.init == "trained":
+        # The transfer baseline: the source's trained, pruned network, fine-tuned on this data
+        # with this run's schedule from its start.
+        start = StartFrom(ticket.id, ticket.checkpoint_steps[-1], with_optimizer=False, fresh=fresh, at=0)
+    else:
+        start = StartFrom(dense_id, int(source.plan["rewind_step"]), with_optimizer=False, fresh=fresh)
     return start, mask

@@ -21,11 +21,13 @@ from ..errors import ConfigError, StoreError
 from ..lmc import STABILITY_THRESHOLD
 from ..steps import Step
 from ..store import Run, Store
+from .context import Context, readable_store
 from .lmc import LmcSettings, lmc_between, split_values
 from .refs import Endpoint, resolve_endpoint
 from .requests import DataCache, request_id
 from .siblings import plan_siblings, train_siblings
-from .train import TrainOptions, resolve_device
+from .names import claim, generated
+from .train import TrainOptions, phase, tell_names
 
 
 
@@ -113,7 +115,8 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    context = Context(readable_store(options.store), options.device, options.data_dir)
+    store = context.store
     if isinstance(siblings, bool) or not isinstance(siblings, int) or siblings < 2:
         raise ConfigError(f"--siblings {siblings!r}: at least 2 siblings are needed for a pair")
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
@@ -122,8 +125,7 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     if source.step_given:
         raise ConfigError(f"--run {run}: name the run without a step", "the steps to spawn at go in --at")
     candidates = _candidate_steps(source, at)
-    device = resolve_device(options.device)
-    cache = DataCache(options.data_dir, device)
+    device, cache = context.device, context.data
     data = cache.get(source.config)  # a missing or unreadable dataset fails here, before anything is written
     if settings.train_subset is not None and settings.train_subset > len(data.train_y):
         raise ConfigError(f"--train-subset {settings.train_subset} is more than the {len(data.train_y)} "
@@ -134,12 +136,15 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
     identity = {"run": source.run.id, "steps": candidates, "siblings": siblings, "find_onset": find_onset,
                 "threshold": threshold, "lmc": settings.identity()}
     inst_id = request_id("instability", identity)
+    claim(store, inst_id, options.name, options.rename)
     if store.exists(inst_id) and store.open(inst_id).complete:
+        tell_names(store, [store.open(inst_id)], [options.name], options)
         return store.open(inst_id)
     ctx = _Context(store, source, siblings, settings, options, cache)
     with store.writer(inst_id) as writer:
         if not store.exists(inst_id):
-            writer.create(name=options.name or f"instability-{source.run.name}", kind="instability",
+            writer.create(name=options.name or generated(store, inst_id, f"instability-{source.run.name}"),
+                          kind="instability",
                           config=identity, environment={**describe(device),
                                                         "data_dir": str(data_root(options.data_dir))},
                           parent=source.run.id)
@@ -148,6 +153,9 @@ def instability(run: str, at: Sequence[str | int] | None = None, *, siblings: in
 
         def measure(k: int) -> Point:
             if k not in points:
+                count = f"{len(ctx.trained) + 1} measured, bisecting" if find_onset else \
+                    f"{candidates.index(k) + 1}/{len(candidates)}"
+                phase(options, f"k = {k}it ({count})")
                 points[k] = _measure_point(ctx, k)
                 writer.write_section(f"points/{k:09d}", attrs=points[k].attrs())
                 if on_point:
@@ -203,7 +211,7 @@ def _measure_point(ctx: _Context, k: int) -> Point:
     """Spawn and train the siblings at step k, and interpolate between every pair."""
     source = replace(ctx.source, step=k, step_given=True)
     plan = plan_siblings(ctx.store, source, ctx.count)
-    runs = train_siblings(plan, replace(ctx.options, name=f"{ctx.source.run.name}-sib{plan.step}it"))
+    runs = train_siblings(plan, replace(ctx.options, name=None))
     ctx.trained.append(k)
     ends = [resolve_endpoint(ctx.store, f"{r.id}:end") for r in runs]
     pairs = [list(p) for p in itertools.combinations(range(len(ends)), 2)]

@@ -13,26 +13,31 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..align.repair import repaired_curve
 from ..batched.batchnorm import batchnorm_layers
 from ..data import data_root
 from ..environment import describe
 from ..errors import ConfigError
 from ..lmc import (METHODS, STABILITY_THRESHOLD, angular_distance, barrier, connected_fraction,
-                   disagreement, interpolation_curve, l2_distance, mask_overlap, per_example_barrier)
+                   disagreement, interpolation_curve, l2_distance, mask_overlap, normalized_l2_distance,
+                   per_example_barrier)
 from ..lmc.distances import complete_masks
 from ..lmc.masks import apply_masks
 from ..models import build_model
 from ..store import Run, Store
 from ..train.rng import generator
+from .context import readable_store
 from .refs import Endpoint, common_parent, resolve_endpoint
 from .requests import DataCache, EvalData, request_id
-from .train import TrainOptions, resolve_device
+from .names import claim, generated
+from .train import TrainOptions, resolve_device, tell_names
 
 _SAMPLE_STREAM = 0x1AC0   # the train subset and the BatchNorm sample of an LMC request
 
@@ -49,6 +54,7 @@ class LmcSettings:
     bn_batches: int = 10             # ... over this many batches of `batch_size` training inputs
     batch_size: int = 1000
     per_example: bool = False        # each training example's loss barrier (Paul et al. 2022)
+    repair: bool = False             # REPAIR each θ(α) on the BatchNorm sample (networks without BatchNorm)
     # Not part of the identity: they change how the result is computed or summarised, not the result.
     # An example is linearly connected when its loss barrier is <= this. Not 0: in float32 about half
     # of the examples on a convex path show barriers of ~1e-8 from rounding alone.
@@ -59,7 +65,8 @@ class LmcSettings:
     def identity(self) -> dict[str, Any]:
         return {"points": self.points, "train_subset": self.train_subset, "seed": self.seed,
                 "bn_recompute": self.bn_recompute, "bn_batches": self.bn_batches,
-                "batch_size": self.batch_size, "per_example": self.per_example}
+                "batch_size": self.batch_size, "per_example": self.per_example,
+                **({"repair": True} if self.repair else {})}  # absent when off: earlier IDs stay
 
     def validate(self) -> "LmcSettings":
         def integer(value, label, low):
@@ -105,9 +112,10 @@ def lmc(a: str, b: str, settings: LmcSettings | None = None, options: TrainOptio
     setting_values, option_values = split_values(values)
     settings = replace(settings or LmcSettings(), **setting_values).validate()
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    store = readable_store(options.store)
     ea, eb = resolve_endpoint(store, a), resolve_endpoint(store, b)
     check_pair(ea, eb)
+    check_stored_splits(ea, eb)
     return lmc_between(store, ea, eb, settings, options, None)
 
 
@@ -124,6 +132,21 @@ def check_pair(a: Endpoint, b: Endpoint) -> None:
     if ca.data.dataset != cb.data.dataset:
         raise ConfigError(f"A was trained on {ca.data.dataset} and B on {cb.data.dataset}",
                           "compare networks trained on the same dataset")
+    split_a, split_b = (ca.data.val_size, ca.data.split_seed), (cb.data.val_size, cb.data.split_seed)
+    if split_a != split_b:
+        # The training side is evaluated on A's training split: B's validation examples would count
+        # as training data, and the inputs would be normalised with statistics B never saw.
+        raise ConfigError(f"A and B hold out different validation splits (--val-size {split_a[0]}, --split-seed "
+                          f"{split_a[1]} against {split_b[0]}, {split_b[1]})",
+                          "compare networks trained with the same validation split")
+
+
+def check_stored_splits(a: Endpoint, b: Endpoint) -> None:
+    """Runs that store their split (landscape.api.provenance) must have stored the same one."""
+    ha, hb = (e.run.section("data").get("split_hash") for e in (a, b))
+    if ha and hb and ha != hb:
+        raise ConfigError(f"A and B were trained on different train/validation splits (stored split hashes {ha} "
+                          f"and {hb})", "compare networks trained with the same validation split")
 
 
 def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, options: TrainOptions,
@@ -132,7 +155,9 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
     identity = {"a": {"run": a.run.id, "step": a.step}, "b": {"run": b.run.id, "step": b.step},
                 **settings.identity()}
     run_id = request_id("lmc", identity)
+    claim(store, run_id, options.name, options.rename)
     if store.exists(run_id) and store.open(run_id).complete:
+        tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
     device = resolve_device(options.device)
     cache = cache or DataCache(options.data_dir, device)
@@ -144,10 +169,12 @@ def lmc_between(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, o
         if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited
             return store.open(run_id)
         result = measure_pair(store, a, b, settings, data)
-        name = options.name or f"lmc-{a.run.name}-{a.step}it--{b.run.name}-{b.step}it"
+        name = options.name or generated(store, run_id, f"lmc-{a.run.name}-{a.step}it--{b.run.name}-{b.step}it")
         writer.create(name=name, kind="lmc", config=identity,
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
         writer.write_section("lmc", attrs=result.attrs(a, b, settings))
+        if data.provenance is not None:
+            writer.write_section("data", attrs=data.provenance[0], arrays=data.provenance[1])
         if result.layer_jaccard:
             writer.write_section("masks", attrs={"layers": list(result.layer_jaccard),
                                                  "jaccard": list(result.layer_jaccard.values())})
@@ -202,6 +229,7 @@ class PairResult:
                 out[f"{split}/{key}_barrier"] = b[key]
                 out[f"{split}/{key}_barrier_alpha"] = b[f"{key}_alpha"]
                 out[f"{split}/{key}_barrier_straight"] = b[f"{key}_straight"]
+                out[f"{split}/{key}_barrier_at_endpoint"] = float(b[f"{key}_at_endpoint"])
         for split, values in (("test", self.test), ("train", self.train)):
             for key in ("error", "loss"):
                 out[f"{split}/{key}_a"] = float(values[key][0])
@@ -230,7 +258,7 @@ class PairResult:
             "bn_examples": self.bn_examples, "mask_mode": self.mask_mode, "mask_jaccard": self.mask_jaccard,
             "mask_note": notes[self.mask_mode], "method": self.method, "alpha_chunk": self.alpha_chunk,
             "num_test": self.num_test, "num_train": self.num_train, "train_total": self.train_total,
-            "example_threshold": settings.example_threshold,
+            "example_threshold": settings.example_threshold, "repair": settings.repair,
         }
 
 
@@ -252,16 +280,20 @@ def measure_pair(store: Store, a: Endpoint, b: Endpoint, settings: LmcSettings, 
         index = torch.arange(n)
     train_x, train_y = data.train_x[index.to(device)], data.train_y[index.to(device)]
     bn_x = None
+    sample = torch.randperm(n, generator=generator(_SAMPLE_STREAM, settings.seed, 1))
     if settings.bn_recompute and batchnorm_layers(template):
-        sample = torch.randperm(n, generator=generator(_SAMPLE_STREAM, settings.seed, 1))
         bn_x = data.train_x[sample[:settings.bn_batches * settings.batch_size].to(device)]
     common = dict(alphas=settings.points, masks=masks, bn_recompute="auto" if settings.bn_recompute else "off",
                   bn_x=bn_x, bn_batches=settings.bn_batches, batch_size=settings.batch_size,
                   alpha_chunk=settings.alpha_chunk, method=settings.method)
+    curve = interpolation_curve
+    if settings.repair:  # REPAIR's statistics come from the sample BatchNorm would use
+        curve = partial(repaired_curve, repair_x=data.train_x[sample[:settings.bn_batches * settings.batch_size]
+                                                              .to(device)])
+        common = {k: common[k] for k in ("alphas", "masks", "batch_size", "alpha_chunk")}
     started = time.perf_counter()
-    test_curve = interpolation_curve(template, state_a, state_b, data.test_x, data.test_y, **common)
-    train_curve = interpolation_curve(template, state_a, state_b, train_x, train_y,
-                                      per_example=settings.per_example, **common)
+    test_curve = curve(template, state_a, state_b, data.test_x, data.test_y, **common)
+    train_curve = curve(template, state_a, state_b, train_x, train_y, per_example=settings.per_example, **common)
     seconds = time.perf_counter() - started
 
     distances, parent, layers = pair_distances(store, a, b, template, state_a, state_b, mask_a, mask_b,
@@ -296,9 +328,12 @@ def pair_distances(store: Store, a: Endpoint, b: Endpoint, template, state_a, st
 
     Weight-space distances are over the conv/linear weights (`template.prunable`). The angular
     distance is 2·angle/π (0 same direction, 1 orthogonal, 2 opposite) over the weights both
-    masks keep. The normalised L2 divides ‖θA − θB‖ by the mean of ‖θA − θP‖ and ‖θB − θP‖,
-    where P is the latest point both runs' histories share (each child's travel measured from
-    P under its own mask, the point it actually started from); None when they share none.
+    masks keep. The normalised L2 is ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖), where
+    P is the latest point both runs' histories share and PA = P ⊙ mA, PB = P ⊙ mB are the points
+    each actually started from: how far apart their displacements are, in units of how far they
+    travelled. With one mask (or none) PA = PB and it is ‖θA − θB‖ / travel; with different masks
+    the gap between the starting points, ‖PA − PB‖, is left out (stored as start_gap), so the value
+    stays in [0, 2] and comparable. None when the runs share no point.
     """
     names = list(template.prunable)
     masks = None if mask_a is None and mask_b is None else (mask_a, mask_b)
@@ -312,8 +347,10 @@ def pair_distances(store: Store, a: Endpoint, b: Endpoint, template, state_a, st
     out["l2_normalized"] = None
     if parent is not None:
         p = store.open(parent[0]).checkpoint(parent[1]).model
-        travel = (l2_distance(ma, _masked(p, full_a), names) + l2_distance(mb, _masked(p, full_b), names)) / 2
-        out["l2_normalized"] = out["l2"] / travel if travel > 0 else None
+        start_a, start_b = _masked(p, full_a), _masked(p, full_b)
+        value = normalized_l2_distance(ma, mb, start_a, names, parent_b=start_b)
+        out["l2_normalized"] = None if math.isnan(value) else value
+        out["start_gap"] = l2_distance(start_a, start_b, names)
     out["disagreement"] = disagreement(template, ma, mb, test_x, batch_size=batch_size)
     layers: dict[str, float] = {}
     out["mask_jaccard"] = None

@@ -9,6 +9,9 @@
     IMP@L/reinit           ... a control instead of the ticket (reinit, random-prune, rescaled-reinit)
     IMP@L/reinit/r1:STEP   all of it, at a checkpoint of that member
 
+A run of kind `aligned` (`landscape align`: a network permuted to match another) is a network
+too: RUN (or RUN:end) names its weights, with its permuted mask.
+
 Every experiment that takes a network (lmc, siblings, instability, and those to come) resolves
 it here, so the syntax means the same thing everywhere.
 """
@@ -20,10 +23,11 @@ from ..errors import ConfigError, StoreError
 from ..steps import Step
 from ..store import Run, Store
 from ..train.config import TrainConfig
+from .names import open_run
 
 ROLES = ("ticket", "reinit", "random-prune", "rescaled-reinit")
 # Runs that hold a network's weights as checkpoints: trained here, or imported from elsewhere.
-NETWORK_KINDS = ("train", "imported")
+NETWORK_KINDS = ("train", "imported", "aligned")  # the kinds that hold a network
 
 REFERENCE_SYNTAX = "RUN, RUN:STEP (e.g. 3f9a1c:500it, run:end) or IMP@LEVEL[/ROLE][/rR][:STEP] (e.g. 7be204@3, 7be204@3/r1)"
 
@@ -55,7 +59,12 @@ class Endpoint:
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.run.config)
+        return TrainConfig.from_dict(network_config(self.run))
+
+
+def network_config(run: Run) -> dict:
+    """The training configuration of the network a run holds (an aligned run keeps its source's)."""
+    return run.config["network"] if run.kind == "aligned" else run.config
 
 
 def resolve_endpoint(store: Store, text: str) -> Endpoint:
@@ -71,7 +80,7 @@ def resolve_endpoint(store: Store, text: str) -> Endpoint:
     run_text, at, level_text = run_text.rpartition("@")
     if not at:
         run_text, level_text = level_text, None
-    run = store.open(run_text)
+    run = open_run(store, run_text)
     imp = level = role = replicate = None
     if level_text is not None:
         if run.kind != "imp":
@@ -84,7 +93,7 @@ def resolve_endpoint(store: Store, text: str) -> Endpoint:
                           f"e.g. {run_text}@1 for the level-1 ticket, {run_text}@0 for the dense network")
     elif run.kind not in NETWORK_KINDS:
         raise ConfigError(f"{run_text} is a {run.kind} run, not a trained network",
-                          "name a training run, an imported network or an IMP level")
+                          "name a training run, an imported or aligned network or an IMP level")
     total = int(run.plan.get("total_steps", max(run.checkpoint_steps, default=0)))
     if step_text is None or step_text.strip().lower() == "end":
         step = total
@@ -167,4 +176,5 @@ def common_parent(store: Store, a: Endpoint, b: Endpoint) -> tuple[str, int] | N
 
 
 
-__all__ = ["Endpoint", "resolve_endpoint", "lineage", "common_parent", "NETWORK_KINDS", "ROLES", "REFERENCE_SYNTAX"]
+__all__ = ["Endpoint", "network_config", "resolve_endpoint", "lineage", "common_parent", "NETWORK_KINDS", "ROLES",
+           "REFERENCE_SYNTAX"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -15,6 +15,7 @@ import torch
 from ..data import device_splits
 from ..errors import ConfigError
 from ..train.config import TrainConfig, default_val_size
+from .provenance import data_provenance
 from .train import load_for
 
 
@@ -33,6 +34,7 @@ class EvalData:
     test_y: torch.Tensor
     input_shape: tuple[int, int, int]
     num_classes: int
+    provenance: tuple[dict, dict] | None = None  # the split and normalisation (landscape.api.provenance)
 
 
 class DataCache:
@@ -51,8 +53,10 @@ class DataCache:
             train_split, _, test_split = device_splits(dataset, val_size, d.split_seed, self.device)
             if len(test_split) == 0:
                 raise ConfigError(f"dataset {d.dataset} has no test split to evaluate the path on")
+            provenance = data_provenance(dataset, replace(d, val_size=val_size), mean=train_split.mean,
+                                         std=train_split.std)
             self._cache[key] = EvalData(train_split.x, train_split.y, test_split.x, test_split.y,
-                                        tuple(dataset.input_shape), int(dataset.num_classes))
+                                        tuple(dataset.input_shape), int(dataset.num_classes), provenance)
         return self._cache[key]
 
 

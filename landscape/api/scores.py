@@ -26,11 +26,14 @@ from ..environment import describe
 from ..errors import ConfigError
 from ..models import build_model
 from ..steps import Step
-from ..store import Run, Store
+from ..store import Run
 from ..train.engine import Member, NoHooks, Plan, train_population
+from .context import Context
 from .lmc import LmcSettings, lmc
+from .provenance import data_provenance
 from .siblings import siblings
-from .train import TrainOptions, load_for, plan_for, resolve_device, resolve_val_size, train
+from .names import check_name, claim, generated
+from .train import TrainOptions, load_for, plan_for, resolve_val_size, tell_names, train
 
 GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the classes
 
@@ -38,16 +41,21 @@ GALLERY_IMAGES = 40  # per side (easiest, hardest), spread evenly over the class
 def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_values) -> Run:
     """Compute (or reuse) the difficulty scores `config` asks for; return the scores run."""
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
-    store.ensure_writable()
+    check_name(options.name)   # before the store is touched
+    context = Context.of(options)
+    store = context.store
     dataset = load_for(config.train, options.data_dir)
     config = replace(config, train=resolve_val_size(config.train, dataset)).validate()
-    _check_steps(config, plan_for(config.train, dataset))  # every size and step, before anything is trained
+    # Every size and step, before anything is trained: `at` against the full schedule first.
+    _check_steps(config, plan_for(replace(config.train, stop=None), dataset))
+    plan_for(config.train, dataset)
     run_id = config.run_id()
+    claim(store, run_id, options.name, options.rename)
     if store.exists(run_id) and store.open(run_id).complete:
+        tell_names(store, [store.open(run_id)], [options.name], options)
         return store.open(run_id)
 
-    device = resolve_device(options.device)
+    device = context.device
     data = config.train.data
     train_split, _, _ = device_splits(dataset, data.val_size, data.split_seed, device)
     started = time.perf_counter()
@@ -59,16 +67,25 @@ def scores(config: ScoresConfig, options: TrainOptions | None = None, **option_v
     mean = np.nanmean(per_run, axis=0) if np.isnan(per_run).any() else per_run.mean(axis=0)
     train_idx, _ = split_train_val(len(dataset.train_y), data.val_size, data.split_seed)
     gallery = _gallery(mean, labels, dataset.train_x[train_idx])
+    provenance = data_provenance(dataset, data, mean=train_split.mean, std=train_split.std)
     with store.writer(run_id) as writer:
         if store.exists(run_id) and store.open(run_id).complete:  # finished while we waited
             return store.open(run_id)
-        writer.create(name=options.name or config.default_name(), kind="scores", config=config.to_dict(),
+        writer.create(name=options.name or generated(store, run_id, config.default_name()), kind="scores", config=config.to_dict(),
                       environment={**describe(device), "data_dir": str(data_root(options.data_dir))})
+        writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
         writer.write_section("scores", attrs={
             "method": config.method, "description": DESCRIPTIONS[config.method], "higher_is_harder": True,
             "n_train": len(labels), "classes": list(dataset.classes), "members": members,
-            "index": "positions in the training split (the training set less the validation examples)"},
-            arrays={"score": mean, "per_run": per_run, "label": labels})
+            "index": "positions in the training split (the training set less the validation examples); "
+                     "dataset_index[i] is position i's index in the dataset's training set",
+            "at": config.at, "steps": config.train.steps},
+            arrays={"score": mean, "per_run": per_run, "label": labels, "dataset_index": train_idx.numpy()})
+        if not members and config.method in ("el2n", "grand"):
+            # At step 0 there are no scoring runs to hold the scored networks: keep them here.
+            for s, model in enumerate(_fresh_models(config, dataset, torch.device("cpu"))):
+                writer.write_section(f"networks/r{s}", attrs={"seed": config.member(s).seeds.init, "step": 0},
+                                     arrays={k: v.numpy() for k, v in model.state_dict().items()})
         writer.write_section("gallery", arrays=gallery)
         writer.finish(curves={}, metrics={
             "time_s": seconds, "mean": float(np.nanmean(mean)), "median": float(np.nanmedian(mean)),
@@ -83,6 +100,9 @@ def _check_steps(config: ScoresConfig, plan: Plan) -> None:
     if config.method == "forgetting" and plan.total_steps < 2 * plan.iters_per_epoch:
         raise ConfigError(f"forgetting needs every example presented at least twice, but --steps {config.train.steps} "
                           f"is {plan.total_steps}it (an epoch is {plan.iters_per_epoch}it)", "train for --steps 2ep or more")
+    if config.method in ("el2n", "grand") and at > plan.total_steps:
+        raise ConfigError(f"--at {config.at} ({at}it) is beyond the end of training: --steps {config.train.steps} "
+                          f"is {plan.total_steps}it", "score at a step within --steps, or train longer with --steps")
     if config.method == "lmc" and at >= plan.total_steps:
         raise ConfigError(f"--at {config.at} is not before the end of training ({plan.total_steps}it): "
                           "the siblings would not train", "spawn earlier, or train longer with --steps")
@@ -90,11 +110,16 @@ def _check_steps(config: ScoresConfig, plan: Plan) -> None:
 
 # -- the methods --------------------------------------------------------------------------------
 
+def _fresh_models(config: ScoresConfig, dataset, device) -> list:
+    """The S scoring networks at initialisation (seed s of each is its run's)."""
+    t = config.train
+    return [build_model(t.model.name, dataset.input_shape, dataset.num_classes, seed=config.member(s).seeds.init,
+                        init=t.model.init, width=t.model.width).to(device) for s in range(config.runs)]
+
+
 def _scored_models(config: ScoresConfig, dataset, options: TrainOptions, device) -> tuple[list, list[str]]:
     """The S networks at step `at`: fresh inits at 0, else the final weights of S stored runs."""
-    t = config.train
-    models = [build_model(t.model.name, dataset.input_shape, dataset.num_classes, seed=config.member(s).seeds.init,
-                          init=t.model.init, width=t.model.width).to(device) for s in range(config.runs)]
+    models = _fresh_models(config, dataset, device)
     if Step.parse(config.at).value == 0:
         return models, []
     runs = train([config.member(s) for s in range(config.runs)], options,

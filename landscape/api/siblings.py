@@ -24,6 +24,7 @@ from ..steps import Step
 from ..store import Run, Store
 from ..train.config import Seeds, StartFrom, TrainConfig
 from ..train.rng import derive_seed
+from .context import readable_store
 from .refs import Endpoint, resolve_endpoint
 from .train import TrainOptions, train
 
@@ -97,14 +98,16 @@ def siblings(source: str, count: int = 2, options: TrainOptions | None = None, *
     resume. Returns the sibling runs, each with `parent` set to the run it started from.
     """
     options = replace(options or TrainOptions(), **option_values)
-    store = Store(options.store)
+    store = readable_store(options.store)
     plan = plan_siblings(store, source, count)
-    name = options.name or f"{plan.source.run.name}-sib{plan.step}it"
-    return train_siblings(plan, replace(options, name=name))
+    return train_siblings(plan, options)
 
 
 def train_siblings(plan: SiblingPlan, options: TrainOptions) -> list[Run]:
-    return train(plan.configs, options, masks=[plan.mask] * len(plan.configs))
+    """Train the siblings, named NAME-rK after `options.name`, else after their source and step."""
+    base = f"{plan.source.run.name}-sib{plan.step}it"
+    names = None if options.name else [f"{base}-r{i}" for i in range(len(plan.configs))]
+    return train(plan.configs, options, masks=[plan.mask] * len(plan.configs), names=names)
 
 
 

@@ -20,16 +20,26 @@ from ..data import data_root, device_splits, load_dataset
 from ..data.adapt import adapt_dataset
 from ..environment import describe
 from ..errors import ConfigError
+from ..interrupts import note_step
 from ..models import build_model
 from ..store import Run, RunWriter, Store
 from ..prune import full_mask, reinit as reinit_weights, rescaled_reinit
+from ..prune.gmp import GmpSchedule
+from ..steps import Step
 from ..train.config import TrainConfig, default_val_size, parse_shape
 from ..train.engine import EvalSet, Member, Plan, train_population
 from ..train.population import MemberState, choose_path
 from .code import code_record, warn_if_changed
+from .provenance import data_provenance
+from .context import Context
+from .names import adopt, check_name, claim, generated
 from .subsets import subset_index
 
-CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+# train/*: the network evaluated on the un-augmented training split (at the end; at every evaluation
+# with eval_train). train_running/*: the running average over the training minibatches since the
+# last evaluation (runs stored before issue 9 hold that average under train/*).
+CURVE_KEYS = ("step", "epoch", "lr", "time", "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
+              "train_running/loss", "train_running/acc")
 Progress = Callable[[int, int], None]
 
 
@@ -43,9 +53,14 @@ class TrainOptions:
     path: str = "auto"  # population layout: auto | loop | vmap
     name: str | None = None  # a population's members are named NAME-r0, NAME-r1...
     progress: Progress | None = None
+    rename: bool = False  # move `name` from the run that holds it (else that is an error)
+    notify: Callable[[str], None] | None = None  # told what happened to names, in words
     # The least time between resume points that are not requested checkpoints: each is a rewrite of
     # the run file, so they are spaced out in time rather than in steps.
     save_interval_s: float = field(default_factory=lambda: float(os.environ.get("LANDSCAPE_SAVE_INTERVAL", 5.0)))
+    # How long to wait for a run that another live process is writing ("default": $LANDSCAPE_WAIT,
+    # else no limit; 0: fail at once). The finished run is then reused.
+    wait_s: float | None | str = "default"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,6 +72,13 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}", "use cpu, cuda or auto") from None
+
+
+def phase(options: TrainOptions, text: str) -> None:
+    """Tell the progress display where a long request is (`options.progress.phase`, if it has one)."""
+    say = getattr(options.progress, "phase", None)
+    if say is not None:
+        say(text)
 
 
 def population_key(config: TrainConfig) -> str:
@@ -90,10 +112,11 @@ class _StoreHooks:
             return
         for writer, curves, state in zip(self.writers, self.curves, states):
             writer.save(step, curves=curves, model=state.model, optimizer=state.optimizer,
-                        checkpoint=requested, resume=resume)
+                        checkpoint=requested, resume=resume, mask=state.mask)
         self.last_save = time.perf_counter()
 
     def on_progress(self, step: int) -> None:
+        note_step(step)
         if self.progress:
             self.progress(step, self.plan.total_steps)
 
@@ -104,7 +127,7 @@ def summarize(curves: dict[str, list[float]], plan: Plan) -> dict[str, float]:
         return curves.get(key, [])
 
     metrics: dict[str, float] = {"steps": float(plan.total_steps), "iters_per_epoch": float(plan.iters_per_epoch)}
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "train_running"):
         for m in ("loss", "acc"):
             values = col(f"{split}/{m}")
             if values and not math.isnan(values[-1]):
@@ -150,6 +173,23 @@ def plan_for(config: TrainConfig, dataset) -> Plan:
     return Plan.make(config, config.data.subset.size if config.data.subset else n_train)
 
 
+def gmp_schedule(spec, plan: Plan) -> GmpSchedule | None:
+    """The engine's mask update for gradual magnitude pruning, its steps resolved by the plan."""
+    if spec is None:
+        return None
+    start, end, every = (Step.parse(v).resolve(plan.iters_per_epoch) for v in (spec.start, spec.end, spec.every))
+    if every < 1:
+        raise ConfigError(f"GMP --every {spec.every} is less than one iteration", "e.g. --every 100it")
+    if start >= end:
+        raise ConfigError(f"GMP start {spec.start} ({start}it) is not before its end {spec.end} ({end}it)",
+                          "e.g. --start 1ep --end 5ep")
+    if end >= plan.total_steps:
+        raise ConfigError(f"GMP ends at {end}it, not before the end of training ({plan.total_steps}it)",
+                          "end the pruning earlier, leaving steps to recover")
+    return GmpSchedule(start=start, end=end, every=every, initial=spec.initial_density,
+                       final=spec.final_density, scope=spec.scope)
+
+
 def _check_population(configs: list[TrainConfig]) -> None:
     keys = {population_key(c) for c in configs}
     if len(keys) > 1:
@@ -174,9 +214,14 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
     configs = [c.validate() for c in configs]
     masks = list(masks) if masks is not None else [None] * len(configs)
     _check_population(configs)
-    store = Store(options.store)
-    store.ensure_writable()
-    device = resolve_device(options.device)
+    check_name(options.name)
+    context = Context.of(options)
+    store = context.store
+    chosen = [options.name and (options.name if len(configs) == 1 else f"{options.name}-r{i}")
+              for i in range(len(configs))]
+    for config, name in zip(configs, chosen):
+        claim(store, config.run_id(), name, options.rename)
+    device = context.device
 
     dataset = load_for(configs[0], options.data_dir)
     configs = [resolve_val_size(c, dataset) for c in configs]
@@ -188,12 +233,19 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
         index = torch.as_tensor(subset_index(store, configs[0].data, train_y.cpu().numpy()), device=device)
         train_x, train_y = train_x[index], train_y[index]
     plan = Plan.make(configs[0], len(train_y))
-    evals = [EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
+    provenance = data_provenance(dataset, configs[0].data, mean=train_split.mean, std=train_split.std)
+    if configs[0].data.subset is not None:
+        provenance[0]["trained_on"] = f"{len(train_y)} positions of the training split (data.subset)"
+    # The data the network trains on (the subset, for a diet pre-training), without augmentation.
+    mask_update = gmp_schedule(configs[0].gmp, plan)  # refused here, before anything is written
+    evals = [EvalSet("train", train_x, train_y, every=bool(configs[0].eval_train)),
+             EvalSet("val", val_split.x, val_split.y), EvalSet("test", test_split.x, test_split.y)]
 
     pending: dict[tuple[int, bool], list[tuple[int, Member, RunWriter, dict, float]]] = {}
     writers: list[RunWriter] = []
     try:
-        for index, (config, mask) in enumerate(zip(configs, masks)):
+        # Locks are taken in run-ID order, so two processes sharing members never wait for each other.
+        for index, (config, mask) in sorted(enumerate(zip(configs, masks)), key=lambda item: item[1][0].run_id()):
             run_id = config.run_id()
             if store.exists(run_id) and store.open(run_id).complete:
                 warn_if_changed(store.open(run_id), config, "reusing")
@@ -203,35 +255,48 @@ def train(configs: TrainConfig | Sequence[TrainConfig], options: TrainOptions | 
                 writer.close()
                 continue
             writers.append(writer)
-            name = names[index] if names else (
-                options.name and (options.name if len(configs) == 1 else f"{options.name}-r{index}"))
+            name = chosen[index] or generated(store, run_id, names[index] if names else config.default_name())
             member, start, curves, offset = _prepare(config, mask, writer, store, dataset, plan, device, options,
-                                                     len(configs), name or config.default_name())
+                                                     len(configs), name, provenance)
             resuming = bool(curves["step"]) and curves["step"][-1] == start
             pending.setdefault((start, resuming), []).append((index, member, writer, curves, offset))
 
         # Members resume from the step their file reached; members at the same step train together.
         for (start, resuming), group in sorted(pending.items()):
+            group.sort(key=lambda g: g[0])
             group_writers = [g[2] for g in group]
             group_curves = [g[3] for g in group]
             hooks = _StoreHooks(group_writers, group_curves, plan, options.save_interval_s,
                                 [g[4] for g in group], options.progress)
             train_population(plan, [g[1] for g in group], train_x, train_y, evals,
-                             start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming)
+                             start_step=start, hooks=hooks, path=options.path, evaluate_start=not resuming,
+                             mask_update=mask_update)
             for writer, curves in zip(group_writers, group_curves):
                 writer.finish(curves=curves, metrics=summarize(curves, plan))
     finally:
         for writer in writers:
             writer.close()
-    return [store.open(c.run_id()) for c in configs]
+    runs = [store.open(c.run_id()) for c in configs]
+    tell_names(store, runs, chosen, options)
+    return [store.open(r.id) for r in runs]
+
+
+def tell_names(store: Store, runs: Sequence[Run], chosen: Sequence[str | None], options: TrainOptions) -> None:
+    """Give each run the name asked for (an alias if it existed under another) and say so."""
+    for run, name in zip(runs, chosen):
+        note = adopt(store, run, name, options.rename)
+        if note and options.notify:
+            options.notify(note)
 
 
 def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset, plan: Plan,
-             device: torch.device, options: TrainOptions, population: int, name: str):
+             device: torch.device, options: TrainOptions, population: int, name: str, provenance=None):
     """The member to train for `config`, the step it starts at, and the curves it has so far."""
     run_id = config.run_id()
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes, seed=config.seeds.init,
                         init=config.model.init, width=config.model.width).to(device)
+    if config.gmp is not None and mask is None:
+        mask = full_mask(model)  # gradual pruning starts dense and prunes this mask as it trains
     member = Member(model, config.seeds.data_order, config.seeds.augment, mask=mask)
     empty = {key: [] for key in CURVE_KEYS}
 
@@ -242,6 +307,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
             warn_if_changed(run, config, "continuing")
             load_weights(model, state.model, f"run {run_id}")
             member.optimizer_state = state.optimizer
+            if state.mask is not None:
+                member.mask = state.mask
             keep = [i for i, s in enumerate(run.curves.get("step", [])) if s <= state.step]
             curves = {key: [float(run.curves[key][i]) for i in keep] if key in run.curves else [math.nan] * len(keep)
                       for key in CURVE_KEYS}
@@ -257,7 +324,7 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
                       keep=config.start.fresh)
         if config.start.with_optimizer and not config.start.fresh:
             member.optimizer_state = checkpoint.optimizer
-        start, parent = checkpoint.step, parent_run.id
+        start, parent = (checkpoint.step if config.start.at is None else config.start.at), parent_run.id
         if start > plan.total_steps:
             raise ConfigError(f"the start checkpoint is at {start}it, beyond this run's {plan.total_steps}it",
                               "train for longer or start from an earlier checkpoint")
@@ -270,6 +337,8 @@ def _prepare(config: TrainConfig, mask, writer: RunWriter, store: Store, dataset
                    "population_size": population, "data_dir": str(data_root(options.data_dir))}
     writer.create(name=name, kind="train", config={**config.to_dict(), **code_record(config)},
                   environment=environment, parent=parent, plan=plan.describe(), mask=mask)
+    if provenance is not None:
+        writer.write_section("data", attrs=provenance[0], arrays=provenance[1])
     return member, start, empty, 0.0
 
 

@@ -1,8 +1,10 @@
 """Each command's flags as one call into the api: the mapping that `landscape CMD` and a sweep share.
 
-A command line and a grid point of `landscape sweep` are one code path: both parse into the same
-flags dictionary (the CLI's own parser, see cli/), and `run_call(command, flags)` makes the api call
-those flags ask for and returns the runs it stored. `check_call` builds and validates the request
+A grid point of `landscape sweep` is parsed into the flags dictionary a command line gives (the
+CLI's own parser, see sweep/flags.py), and `run_call(command, flags)` makes the api call those flags
+ask for and returns the runs it stored. The CLI modules (cli/commands.py, cli/lmc.py) build the same
+calls themselves and also print; every flag they read must be read here too (tests/test_sweep.py
+checks the mapping against them). `check_call` builds and validates the request
 without computing anything; `predict_runs` names the runs a call will store, when that is known
 beforehand (train, imp, scores), so a sweep can key its tasks by run ID and skip what is stored.
 """
@@ -77,7 +79,16 @@ def options(flags: Flags, progress: Progress | None = None):
     from ..api import TrainOptions
 
     return TrainOptions(store=flags.get("store"), data_dir=flags.get("data_dir"), device=flags.get("device", "auto"),
-                        path=flags.get("population_path", "auto"), name=flags.get("name"), progress=progress)
+                        path=flags.get("population_path", "auto"), name=flags.get("name"), progress=progress,
+                        wait_s=flags["wait"] if flags.get("wait") is not None else "default",
+                        rename=flags.get("rename", False), notify=note)
+
+
+def note(text: str) -> None:
+    """What the CLI prints as `note: ...` on stderr (a name added to a run...): a worker's log line."""
+    import sys
+
+    print(f"note: {text}", file=sys.stderr, flush=True)
 
 
 __all__ = ["Command", "commands", "command", "run_call", "check_call", "predict_runs", "stored_complete", "options",

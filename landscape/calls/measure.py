@@ -31,18 +31,43 @@ def _check_siblings(args: Flags) -> None:
         raise ConfigError(f"-k {args['count']} must be at least 1")
 
 
+def align_settings(args: Flags, method: str):
+    """`--align`'s settings, as `landscape align`/`lmc --align` read them (cli/align.py)."""
+    from ..api.align import AlignSettings
+
+    return AlignSettings(method=method, seed=args["seed"], examples=args["examples"],
+                         max_passes=args["max_passes"], batch_size=args["batch_size"])
+
+
 def _lmc(args: Flags, progress=None) -> list:
+    if args.get("align") is not None or args.get("repair"):
+        from ..api.align import lmc_aligned
+
+        _check_lmc(args)
+        return [lmc_aligned(args["run_a"], args["run_b"], args["align"], bool(args.get("repair")), lmc_settings(args),
+                            align_settings(args, args["align"]), options(args))]
     from ..api.lmc import lmc
 
     return [lmc(args["run_a"], args["run_b"], lmc_settings(args), options(args))]
 
 
+def _check_lmc(args: Flags) -> None:
+    lmc_settings(args).validate()
+    if args.get("repair") and args.get("align") is None:
+        raise ConfigError("--repair corrects the aligned path: it needs --align", "add --align weights (or activations)")
+
+
 def _instability(args: Flags, progress=None, on_point=None) -> list:
     from ..api.instability import instability
 
-    return [instability(args["run"], at_steps(args["at"]), siblings=args["siblings"], find_onset=args["find_onset"],
-                        threshold=args["threshold"], settings=lmc_settings(args), options=options(args, progress),
-                        on_point=on_point)]
+    result = instability(args["run"], at_steps(args["at"]), siblings=args["siblings"], find_onset=args["find_onset"],
+                         threshold=args["threshold"], settings=lmc_settings(args), options=options(args, progress),
+                         on_point=on_point)
+    if args.get("align") is not None:
+        from ..api.instability_align import align_instability
+
+        result = align_instability(result, args["align"], align_settings(args, args["align"]), options(args))
+    return [result]
 
 
 def _check_instability(args: Flags) -> None:
@@ -56,7 +81,7 @@ def _check_instability(args: Flags) -> None:
 COMMANDS: dict[str, Any] = {
     "siblings": Command(run=_siblings, check=_check_siblings,
                         title=lambda a: f"{a['count']} siblings from {a['source']}"),
-    "lmc": Command(run=_lmc, check=lambda a: lmc_settings(a).validate() and None,
+    "lmc": Command(run=_lmc, check=_check_lmc,
                    title=lambda a: f"lmc {a['run_a']} - {a['run_b']}"),
     "instability": Command(run=_instability, check=_check_instability, title=lambda a: f"instability of {a['run']}"),
 }

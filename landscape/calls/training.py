@@ -19,6 +19,7 @@ def base_config(args: Flags, replicate: int = 0):
 
     milestones = tuple(m for m in (args["milestones"] or "").split(",") if m.strip()) or None
     flat = {k: args[k] for k in _TRAIN_FIELDS}
+    flat["eval_train"] = True if args.get("eval_train") else None
     seed = args["seed"] + replicate
     seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
     return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
@@ -137,8 +138,11 @@ def imp_config(args: Flags):
     from ..imp import ImpConfig
 
     ticket = None
+    transfer_init = args.get("transfer_init", "ticket")
     if args["ticket_from"]:
-        ticket = ticket_source(args["ticket_from"], args["transfer_output"], args["store"])
+        ticket = replace(ticket_source(args["ticket_from"], args["transfer_output"], args["store"]), init=transfer_init)
+    elif transfer_init != "ticket":
+        raise ConfigError("--transfer-init applies to a transferred ticket", "add --ticket-from RUN@LEVEL")
     if args["rewind_from"] and args["rewind"].strip() not in ("0", "0it"):
         raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
                           "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
@@ -151,7 +155,8 @@ def imp_config(args: Flags):
 
         runs = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
     return ImpConfig(train=base_config(args), rewind=args["rewind"], controls=controls(args["controls"]),
-                     replicates=args["replicates"], ticket_from=ticket, prune=prune_config(args), pretrained=runs)
+                     replicates=args["replicates"], ticket_from=ticket, prune=prune_config(args), pretrained=runs,
+                     retrain=args.get("retrain", "weight-rewind"), retrain_steps=args.get("retrain_steps"))
 
 
 def _imp(args: Flags, progress=None) -> list:

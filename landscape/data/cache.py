@@ -35,17 +35,22 @@ _TENSORS = ("train_x", "train_y", "test_x", "test_y")
 log = logging.getLogger(__name__)
 
 
-def cache_dir(data_root: Path) -> Path:
-    """$LANDSCAPE_CACHE, else `<data_root>/.landscape-cache` if writable, else the user cache folder."""
+def cache_dir(data_root: Path | None = None) -> Path:
+    """$LANDSCAPE_CACHE, else the platform's user cache folder (platformdirs; ~/.cache/landscape on
+    Linux). Never the data folder: that is the user's, often shared or read-only. (`data_root` is
+    accepted for callers of the old signature and not used.)"""
     override = os.environ.get("LANDSCAPE_CACHE")
     if override:
         return Path(override).expanduser()
-    beside = data_root / FOLDER_NAME
-    writable = beside if beside.is_dir() else data_root
-    if writable.is_dir() and os.access(writable, os.W_OK):
-        return beside
-    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(user_cache) / "landscape"
+    return user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    try:
+        from platformdirs import user_cache_path
+    except ImportError:   # platformdirs is a dependency; this keeps an odd install working
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "landscape"
+    return Path(user_cache_path("landscape"))
 
 
 def cached(name: str, sources: Sequence[str | Path], build: Callable[[], Dataset], directory: Path) -> Dataset:

@@ -27,16 +27,13 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
-import tarfile
-import tempfile
-import zlib
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Mapping
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
+from landscape.data.archives import extract, fsync_path, remove_stale_extractions
 from landscape.data.sources import NOT_FETCHABLE, SOURCES, RemoteFile, Source, canonical_name
 from landscape.errors import DataError
 from landscape.fileio import fsync_dir
@@ -82,6 +79,9 @@ def fetch_dataset(
     root = Path(root).expanduser()
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV) or None
+    # Folders this call creates; a failed fetch removes those left empty (and its lock file in a
+    # root it created), so an offline attempt leaves nothing behind.
+    made = [d for d in _folders(root, source) if not d.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -90,11 +90,36 @@ def fetch_dataset(
 
     say = _Reporter(progress)
     paths: list[Path] = []
-    with _root_lock(root, say), say.bar():
-        for rf in source.files:
-            urls = _urls(rf, mirror)
-            paths.append(_fetch_file(rf, urls, root, force=force, timeout=timeout, say=say))
+    try:
+        with _root_lock(root, say), say.bar():
+            for rf in source.files:
+                urls = _urls(rf, mirror)
+                paths.append(_fetch_file(rf, urls, root, force=force, timeout=timeout, say=say))
+    except BaseException:
+        _remove_empty(made, root)
+        raise
     return paths
+
+
+def _folders(root: Path, source: Source) -> list[Path]:
+    """The root and the folders the files of `source` go into, deepest first."""
+    out = {root}
+    for rf in source.files:
+        parent = root.joinpath(*PurePosixPath(rf.dest).parts).parent
+        while parent != root and root in parent.parents:
+            out.add(parent)
+            parent = parent.parent
+    return sorted(out, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_empty(made: list[Path], root: Path) -> None:
+    if root in made:
+        (root / _LOCK_NAME).unlink(missing_ok=True)
+    for folder in made:   # deepest first
+        try:
+            folder.rmdir()
+        except OSError:   # not empty (a partial download kept to resume), or already gone
+            pass
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,7 +158,7 @@ def _fetch_file(rf: RemoteFile, urls: tuple[str, ...], root: Path, *, force: boo
     dest = root.joinpath(*PurePosixPath(rf.dest).parts)
     if rf.extract_to is not None:
         target = root.joinpath(*PurePosixPath(rf.extract_to).parts)
-        _remove_stale_extractions(root, rf.extract_to)
+        remove_stale_extractions(root, rf.extract_to)
         if target.is_dir() and not force:
             if dest.exists():
                 _check_existing(dest, rf)
@@ -149,7 +174,7 @@ def _fetch_file(rf: RemoteFile, urls: tuple[str, ...], root: Path, *, force: boo
 
     if rf.extract_to is None:
         return dest
-    target = _extract(dest, root, rf.extract_to)
+    target = extract(dest, root, rf.extract_to)
     say.line(f"{rf.filename}: extracted to {target}")
     return target
 
@@ -190,7 +215,7 @@ def _download_verified(rf: RemoteFile, urls: tuple[str, ...], dest: Path, *, for
                                 fix="check free space and permissions under the data root") from e
             got = _md5(part)
             if got == rf.md5:
-                _fsync_path(part)
+                fsync_path(part)
                 os.replace(part, dest)
                 fsync_dir(dest.parent)
                 say.line(f"{rf.filename}: downloaded and verified (md5 {got})")
@@ -205,12 +230,12 @@ def _download_verified(rf: RemoteFile, urls: tuple[str, ...], dest: Path, *, for
     if part.exists() and part.stat().st_size == 0:
         part.unlink(missing_ok=True)
     if part.exists():
-        fix = (f"check the network or pass --mirror, then rerun the same command: it resumes from "
+        fix = (f"check the network or pass --mirror URL (or set {MIRROR_ENV}), then rerun the same command: it resumes from "
                f"the {part.stat().st_size} bytes kept in {part}")
     elif corrupt:
         fix = "the corrupt download was deleted; rerun the same command to download it again"
     else:
-        fix = "check the network or pass --mirror, then rerun the same command"
+        fix = f"check the network or pass --mirror URL (or set {MIRROR_ENV}), then rerun the same command"
     head = (f"the download of {rf.filename} was corrupt" if corrupt == len(failures)
             else f"could not download {rf.filename}")
     raise DataError(f"{head}: " + "; ".join(failures), fix=fix)
@@ -285,72 +310,6 @@ def _copy(resp, part: Path, *, offset: int, length: int | None, url: str, say: "
 
 
 # --------------------------------------------------------------------------------------------------
-# archives
-
-
-def _remove_stale_extractions(root: Path, top: str) -> None:
-    for stale in root.glob(f".{top}.extract-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
-    for m in members:
-        p = PurePosixPath(m.name)
-        unsafe = None
-        if p.is_absolute() or m.name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.name):
-            unsafe = "an absolute path"
-        elif ".." in p.parts:
-            unsafe = "a '..' path"
-        elif m.issym() or m.islnk():
-            unsafe = "a link"
-        elif not (m.isfile() or m.isdir()):
-            unsafe = "a special file"
-        if unsafe:
-            raise DataError(
-                f"{archive} holds {unsafe} ({m.name!r}); refusing to extract it",
-                fix="the archive is not the official one: delete it and rerun, or check --mirror")
-
-
-def _extract(archive: Path, root: Path, top: str) -> Path:
-    """Extract the verified tar `archive` so that `<root>/<top>` appears whole, by one rename."""
-    final = root.joinpath(*PurePosixPath(top).parts)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{top}.extract-", dir=root))
-    try:
-        try:
-            with tarfile.open(archive, "r:*") as tf:
-                members = tf.getmembers()
-                _check_members(archive, members)
-                if hasattr(tarfile, "data_filter"):
-                    tf.extractall(tmp, members=members, filter="data")
-                else:  # Python < 3.10.12 / 3.11.4: _check_members already refused the unsafe
-                    tf.extractall(tmp, members=members)
-        except tarfile.TarError as e:  # includes tarfile.FilterError
-            raise DataError(f"{archive} cannot be extracted: {e}",
-                            fix="rerun with --force to download it again") from e
-        except (EOFError, zlib.error) as e:
-            raise DataError(f"{archive} is truncated or not a tar archive: {e}",
-                            fix="rerun with --force to download it again") from e
-        except OSError as e:
-            raise DataError(f"cannot extract {archive} under {root}: {e.strerror or e}",
-                            fix="check free space and permissions under the data root") from e
-        src = tmp.joinpath(*PurePosixPath(top).parts)
-        if not src.is_dir():
-            raise DataError(f"{archive} does not contain the folder {top}/",
-                            fix="the archive is not the official one: rerun with --force")
-        for f in src.rglob("*"):
-            if f.is_file():
-                _fsync_path(f)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # --force: move the old copy into tmp (deleted below), then swap
-            os.rename(final, tmp / ".replaced")
-        os.rename(src, final)
-        fsync_dir(final.parent)
-        return final
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------------------------------
 # small helpers
 
 
@@ -360,11 +319,6 @@ def _md5(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _fsync_path(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
 
 
 def _int(value: str | None) -> int | None:

@@ -1,9 +1,10 @@
 """Configuration of a difficulty-scores computation.
 
 Scores come from S scoring runs of `train`, the s-th with every seed shifted by s (as IMP's
-replicates): EL2N and GraNd score each run's network at step `at` (the runs are trained for
-exactly `at`; at 0 they are the initial networks, untrained); forgetting counts events over the
-whole of `train`; the LMC score spawns two siblings from each run at `at`, trains them to the end
+replicates): EL2N and GraNd score each run's network at step `at` of the full `train.steps` run
+(the runs follow that schedule and stop at `at`, so the network and its learning rate at step t
+are those of a normal training run, as Paul et al. 2021 score them; at 0 they are the initial
+networks, untrained); forgetting counts events over the whole of `train`; the LMC score spawns two siblings from each run at `at`, trains them to the end
 of `train` and takes each training example's loss barrier between them.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ScoresConfig:
             at = "0it"  # counted over the whole training run
         train = self.train
         if self.method in ("el2n", "grand") and Step.parse(at).value > 0:
-            train = replace(train, steps=at)  # the scoring runs stop where they are scored
+            train = replace(train, stop=at)  # the scoring runs stop where they are scored, on the full schedule
         if self.method == "lmc":
             train = replace(train, checkpoint_at=tuple(dict.fromkeys(train.checkpoint_at + (at,))))
         if train.data.subset is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..prune import Mask, init_scales_of, mask_hash, prune, random_mask_like
-from ..train.config import StartFrom, TrainConfig
+from ..train.config import Seeds, StartFrom, TrainConfig
 from ..train.rng import derive_seed
 from .config import CONTROLS, ImpConfig
 
@@ -34,11 +34,22 @@ class Branch:
     mask: Mask
 
 
-def control_seed(replicate: int, level: int, role: str) -> int:
-    """The seed of a control's random draw: its own for every replicate and level; the two reinit
-    controls share theirs (see the module docstring)."""
+def control_seed(seeds: Seeds, level: int, role: str) -> int:
+    """The seed of a control's random draw, from the replicate's own training seeds, the level and
+    the role: `imp --seed 0` and `--seed 1` draw independent controls, and the same command draws
+    the same ones bit for bit. The two reinit controls share theirs (see the module docstring)."""
     role = "reinit" if role == "rescaled-reinit" else role
-    return derive_seed(_STREAM, replicate, level, CONTROLS.index(role)) % (2**31)
+    return derive_seed(_STREAM, *_seed_parts(seeds), level, CONTROLS.index(role)) % (2**31)
+
+
+def _seed_parts(seeds: Seeds) -> tuple[int, int, int]:
+    return seeds.init, seeds.data_order, seeds.augment
+
+
+def draw_seed(seeds: Seeds, level: int, purpose: int) -> int:
+    """A seed for another random draw of a level (random pruning, a transferred output layer's
+    mask), derived from the replicate's own seeds as the controls' are."""
+    return derive_seed(_STREAM, *_seed_parts(seeds), level, purpose) % (2**31)
 
 
 def next_masks(weights: dict[str, torch.Tensor], mask: Mask, imp: ImpConfig, template: torch.nn.Module,
@@ -48,7 +59,7 @@ def next_masks(weights: dict[str, torch.Tensor], mask: Mask, imp: ImpConfig, tem
     scales = init_scales_of(template, init=imp.train.model.init) if p.criterion == "rescaled-magnitude" else None
     return prune(weights, mask, fraction=p.fraction, scope=p.scope, criterion=p.criterion,
                  overrides=dict(p.overrides), exclude=p.exclude, init_scale=scales,
-                 seed=derive_seed(_STREAM, replicate, level, 99) % (2**31))
+                 seed=draw_seed(imp.replicate(replicate).seeds, level, 99))
 
 
 def level_branches(imp: ImpConfig, level: int, replicate: int, base: TrainConfig, start: StartFrom,
@@ -57,7 +68,7 @@ def level_branches(imp: ImpConfig, level: int, replicate: int, base: TrainConfig
     ticket = replace(base, start=start, mask=mask_hash(mask))
     branches = [Branch("ticket", replicate, ticket, mask)]
     for role in imp.controls:
-        seed = control_seed(replicate, level, role)
+        seed = control_seed(base.seeds, level, role)
         if role == "random-prune":
             random_mask = random_mask_like(mask, seed=seed)
             branches.append(Branch(role, replicate, replace(ticket, mask=mask_hash(random_mask)), random_mask))

@@ -10,7 +10,7 @@ A curve is a path through weight space (interpolate.py) evaluated by a metric (l
 the loss-landscape idea of "subspace × metric", here for the one subspace LMC needs, the line
 between two networks. Evaluation and BatchNorm recomputation come from `landscape.batched`.
 """
-from .barrier import STABILITY_THRESHOLD, barrier, connected_fraction, per_example_barrier
+from .barrier import STABILITY_THRESHOLD, barrier, connected_fraction, endpoint_note, per_example_barrier
 from .bench import time_interpolation
 from .curve import METHODS, Curve, interpolation_curve
 from .distances import (angular_distance, disagreement, l2_distance, mask_overlap,
@@ -19,7 +19,7 @@ from .interpolate import LinearPath, alpha_grid
 
 __all__ = [
     "Curve", "interpolation_curve", "METHODS", "LinearPath", "alpha_grid",
-    "barrier", "per_example_barrier", "connected_fraction", "STABILITY_THRESHOLD",
+    "barrier", "endpoint_note", "per_example_barrier", "connected_fraction", "STABILITY_THRESHOLD",
     "l2_distance", "normalized_l2_distance", "angular_distance", "disagreement", "mask_overlap",
     "time_interpolation",
 ]

@@ -10,6 +10,9 @@ headline when the endpoints differ (it does not count the gap between them as ba
 Paul et al. (2022) use it per example, on the loss.
 
 Both take the max over the whole grid including the endpoints, so neither is ever negative.
+When the maximum lies at an endpoint (no interior α reaches it), the headline is half the gap
+between the endpoints, not a rise along the path: `barrier` says so (`error_at_endpoint`), and
+the straight-line variant is then 0.
 """
 from __future__ import annotations
 
@@ -45,7 +48,9 @@ def barrier(curve: Curve) -> dict:
 
     Returns floats:
       error, loss: max_α v(α) − (v(0) + v(1)) / 2 — the headline definition;
-      error_alpha, loss_alpha: an α where that maximum is attained;
+      error_alpha, loss_alpha: the α where that maximum lies (an interior α when one attains it);
+      error_at_endpoint, loss_at_endpoint: True when only an endpoint attains the maximum, so the
+        headline measures the gap between the endpoints, not a barrier;
       error_straight, loss_straight: max_α v(α) − ((1 − α)·v(0) + α·v(1));
     and stable: error < STABILITY_THRESHOLD.
     """
@@ -53,12 +58,25 @@ def barrier(curve: Curve) -> dict:
     out: dict = {}
     for key in ("error", "loss"):
         values = getattr(curve, key)
-        top = int(values.argmax())
-        out[key] = float(values[top] - (values[i0] + values[i1]) / 2)
+        top_value = values.max()
+        interior = torch.ones(len(values), dtype=torch.bool)
+        interior[[i0, i1]] = False
+        reached = (values == top_value) & interior
+        at_endpoint = not bool(reached.any())
+        top = int(values.argmax()) if at_endpoint else int(reached.nonzero()[0])
+        out[key] = float(top_value - (values[i0] + values[i1]) / 2)
         out[f"{key}_alpha"] = float(curve.alphas[top])
+        out[f"{key}_at_endpoint"] = at_endpoint
         out[f"{key}_straight"] = float((values - _straight_line(curve.alphas, values[i0], values[i1])).max())
     out["stable"] = out["error"] < STABILITY_THRESHOLD
     return out
+
+
+def endpoint_note(alpha: float, at_endpoint: bool, value: float) -> str:
+    """The warning to print beside a barrier whose maximum is an endpoint ("" otherwise)."""
+    if not at_endpoint or value <= 0:
+        return ""
+    return f"max at α={alpha:g}: this is the endpoint gap, not a barrier"
 
 
 def per_example_barrier(curve: Curve) -> torch.Tensor:

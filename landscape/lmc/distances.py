@@ -45,20 +45,27 @@ def l2_distance(state_a: State, state_b: State, names: Iterable[str]) -> float:
     return float(torch.linalg.vector_norm(va - vb))
 
 
-def normalized_l2_distance(state_a: State, state_b: State, parent: State, names: Iterable[str]) -> float:
-    """‖θA − θB‖ / mean(‖θA − θP‖, ‖θB − θP‖): the distance between two children of a parent P,
-    in units of how far they travelled from it.
+def normalized_l2_distance(state_a: State, state_b: State, parent: State, names: Iterable[str], *,
+                           parent_b: State | None = None) -> float:
+    """‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, ‖θB − PB‖): how far apart two children's
+    displacements are, in units of how far they travelled from where they started.
 
-    The normaliser makes runs of different lengths and learning rates comparable. Reference
-    values: 0 when the children end in the same place, about √2 when their displacements from P
-    are orthogonal and equally long (independent noise in high dimension), 2 when they went in
-    opposite directions. NaN when neither child moved (0/0).
+    PA = `parent` is where A started and PB = `parent_b` (default: `parent`) where B started; two
+    children of one parent under different masks start from its two masked copies. With one start
+    this is ‖θA − θB‖ / mean travel. The normaliser makes runs of different lengths and learning
+    rates comparable. By the triangle inequality the value lies in [0, 2]: 0 when the children
+    moved alike, about √2 when their displacements are orthogonal and equally long (independent
+    noise in high dimension), 2 when they went in opposite directions. The gap between two
+    different starts is not counted (it is not travel; with it the ratio is unbounded). NaN when
+    neither child moved (0/0).
     """
     names = list(names)
     va, vb = _pair(state_a, state_b, names)
-    vp = _flat(parent, names, "the parent state")
-    travel = (torch.linalg.vector_norm(va - vp) + torch.linalg.vector_norm(vb - vp)) / 2
-    apart = torch.linalg.vector_norm(va - vb)
+    pa = _flat(parent, names, "the parent state")
+    pb = pa if parent_b is None else _flat(parent_b, names, "the second parent state")
+    da, db = va - pa, vb - pb
+    travel = (torch.linalg.vector_norm(da) + torch.linalg.vector_norm(db)) / 2
+    apart = torch.linalg.vector_norm(da - db)
     return math.nan if travel == 0 else float(apart / travel)
 
 

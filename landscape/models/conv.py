@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Network, pool_fits, scale
+from .permutation import PermutationSpec, chain
 
 
 class ConvNet(Network):
@@ -55,3 +56,6 @@ class ConvNet(Network):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, [f"convs.{i}" for i in range(len(self.convs))] + ["fc1", "fc2", "fc3"])

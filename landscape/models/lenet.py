@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Network, pool_fits, scale
+from .permutation import PermutationSpec, chain
 
 
 class LeNet5(Network):
@@ -52,3 +53,6 @@ class LeNet5(Network):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, ["conv1", "conv2", "fc1", "fc2", "fc3"])

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Network, scale
+from .permutation import PermutationSpec, chain
 
 
 class LeNet300100(Network):
@@ -31,3 +32,31 @@ class LeNet300100(Network):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, ["fc1", "fc2", "fc3"])
+
+
+class MLP(Network):
+    """inputs -> hidden[0] -> ... -> hidden[-1] -> classes, ReLU between; layers fc1, fc2...
+
+    `mlp_3x512` is Ainsworth et al.'s (2023) MNIST MLP: three hidden layers of 512.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
+                 *, hidden: tuple[int, ...] = (512, 512, 512)):
+        super().__init__(input_shape, num_classes, width)
+        sizes = [math.prod(input_shape)] + [scale(h, width) for h in hidden] + [num_classes]
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            setattr(self, f"fc{i}", nn.Linear(n_in, n_out))
+        self.depth = len(sizes) - 1
+        self.output_layer = f"fc{self.depth}.weight"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for i in range(1, self.depth):
+            x = F.relu(getattr(self, f"fc{i}")(x))
+        return getattr(self, f"fc{self.depth}")(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, [f"fc{i}" for i in range(1, self.depth + 1)])

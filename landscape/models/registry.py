@@ -14,7 +14,7 @@ from ..plugins import CodeSource, entry_points, resolve_source
 from .custom import ENTRY_GROUP, OWN_INIT, build_custom
 from .init import check_init, check_seed, init_names, reinitialize
 from .lenet import LeNet5
-from .mlp import LeNet300100
+from .mlp import MLP, LeNet300100
 from .mnist1d import CNN1d, MLP1d
 from .resnet import RESNET18_PLAN, ResNet, cifar_plan
 from .vgg import VGG
@@ -34,6 +34,7 @@ _MODELS: dict[str, Callable[..., Network]] = {
     "resnet18": partial(ResNet, plan=RESNET18_PLAN),
     "mnist1d_cnn": CNN1d,
     "mnist1d_mlp": MLP1d,
+    "mlp_3x512": MLP,   # Ainsworth et al. (2023)'s MNIST MLP, for alignment
 }
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Network, scale
+from .permutation import Axis, PermutationGroup, PermutationSpec, group, in_axes, out_axes
 
 
 class Projection(nn.Module):
@@ -81,6 +82,37 @@ class ResNet(Network):
         x = self.blocks(x)
         x = x.mean(dim=(2, 3))  # global average pool
         return self.fc(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        """One group inside each block (conv1, bn1 -> conv2), and one per residual stream: the stem
+        and every block without a projection write the same stream, so they share its permutation;
+        a projection shortcut starts a new stream (in these plans, once per stage)."""
+        groups: list[PermutationGroup] = []
+        stream: list[Axis] = out_axes(self.conv, "conv") + out_axes(self.bn, "bn")
+        probes = ["bn"]
+        size = self.conv.out_channels
+
+        def close(index: int) -> None:
+            groups.append(PermutationGroup(f"stream{index}", size, tuple(stream), tuple(probes)))
+
+        streams = 0
+        for i, block in enumerate(self.blocks):
+            b = f"blocks.{i}"
+            groups.append(group(self, f"{b}.inner", block.conv1.out_channels, [f"{b}.conv1", f"{b}.bn1"],
+                                [f"{b}.conv2"], [f"{b}.bn1"]))
+            stream += in_axes(f"{b}.conv1")
+            if block.shortcut is not None:  # the stream ends here: the projection reads it
+                stream += in_axes(f"{b}.shortcut.conv")
+                close(streams)
+                streams += 1
+                stream = out_axes(block.shortcut.conv, f"{b}.shortcut.conv") \
+                    + out_axes(block.shortcut.bn, f"{b}.shortcut.bn")
+                probes, size = [], block.conv2.out_channels
+            stream += out_axes(block.conv2, f"{b}.conv2") + out_axes(block.bn2, f"{b}.bn2")
+            probes.append(b)
+        stream += in_axes("fc")
+        close(streams)
+        return PermutationSpec(tuple(groups))
 
 
 def cifar_plan(depth: int) -> tuple[tuple[int, int], ...]:

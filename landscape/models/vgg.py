@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Network, pool_fits, scale
+from .permutation import PermutationSpec, chain
 
 POOL = "M"
 PLANS: dict[int, tuple] = {
@@ -69,3 +70,9 @@ class VGG(Network):
                 x = F.max_pool2d(x, 2)
         x = x.mean(dim=(2, 3))  # global average pool
         return self.fc(x)
+
+    def permutation_spec(self) -> PermutationSpec:
+        # Each block's conv and BatchNorm share one group; the block's output (after ReLU) is the probe.
+        blocks = [f"blocks.{i}" for i in range(len(self.blocks))]
+        return chain(self, [f"{b}.conv" for b in blocks] + ["fc"], probes=blocks,
+                     norms={f"{b}.conv": f"{b}.bn" for b in blocks})

@@ -21,11 +21,12 @@ from .counts import (
 )
 from .criteria import CRITERIA, init_scales_of, init_std
 from .masks import Mask, apply_mask, density, full_mask, layer_report, mask_hash, sparsity
-from .pruning import SCOPES, one_shot, prune
+from .pruning import SCOPES, keep_highest, one_shot, prune
+from .at_init import METHODS, prune_at_init
 
 __all__ = [
     "CRITERIA", "Mask", "SCOPES", "apply_mask", "density", "full_mask", "init_scales_of",
-    "init_std", "kept_at_density", "kept_schedule", "layer_report", "layerwise_schedule",
+    "init_std", "keep_highest", "kept_at_density", "METHODS", "prune_at_init", "kept_schedule", "layer_report", "layerwise_schedule",
     "level_density", "mask_hash", "one_shot", "prune", "pruned_count", "random_mask_like",
     "reinit", "rescaled_reinit", "sparsity",
 ]

@@ -87,12 +87,35 @@ def one_shot(weights: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tenso
                          init_scale=init_scale, seed=seed)
 
 
+def keep_highest(score: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tensor] | None, *,
+                 target_density: float, scope: str, exclude: Collection[str] = ()) -> Mask:
+    """`one_shot` with scores given: keep the highest-scoring weights, exactly floor(density x T)
+    of each group's T weights (the IMP counting and tie rules). For pruning-at-init criteria
+    (SNIP, GraSP, SynFlow), whose scores need a network and data rather than the weights alone.
+    `score` holds float tensors shaped like the mask's (NaN is refused)."""
+    density = exact_rate(target_density, "target density")
+    if mask is None:
+        mask = _full_mask_of(score)
+
+    def count(density: Fraction, alive: int, total: int) -> int:
+        keep = math.floor(density * total)
+        if keep > alive:
+            raise ConfigError(f"the mask keeps {alive} of {total} weights, fewer than the "
+                              f"{keep} that density {float(density)} keeps",
+                              "choose a lower target density or start from a denser mask")
+        return alive - keep
+
+    return _prune_groups(score, mask, rate=density, rate_what="override density", count=count,
+                         scope=scope, criterion="given", overrides=None, exclude=exclude,
+                         init_scale=None, seed=0, given={n: s.double() for n, s in score.items()})
+
+
 def _prune_groups(weights, mask, *, rate: Fraction, rate_what: str, count: _Count, scope: str,
-                  criterion: str, overrides, exclude, init_scale, seed) -> Mask:
+                  criterion: str, overrides, exclude, init_scale, seed, given=None) -> Mask:
     check_mask(mask, weights)
     if scope not in SCOPES:
         raise ConfigError(f"unknown pruning scope {scope!r}", f"choose one of: {', '.join(SCOPES)}")
-    if criterion not in CRITERIA:
+    if given is None and criterion not in CRITERIA:
         raise ConfigError(f"unknown pruning criterion {criterion!r}",
                           f"choose one of: {', '.join(CRITERIA)}")
     overrides, exclude = _check_names(mask, overrides, exclude, rate_what)
@@ -104,8 +127,8 @@ def _prune_groups(weights, mask, *, rate: Fraction, rate_what: str, count: _Coun
     if pool:
         groups.append((pool, rate))
 
-    score = scores(criterion, weights, pruned, init_scale=init_scale, seed=seed,
-                   draw_order=list(mask))
+    score = given if given is not None else scores(
+        criterion, weights, pruned, init_scale=init_scale, seed=seed, draw_order=list(mask))
     new = {name: m.clone() for name, m in mask.items()}
     for group, group_rate in groups:
         alive = {name: mask[name].to(score[name].device) for name in group}

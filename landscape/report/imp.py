@@ -92,13 +92,22 @@ def band_traces(fig: go.Figure, x, rows, name: str, colour: str, role: str, grou
                        + "<extra></extra>")))
 
 
-def accuracy_layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
+def level_ticks(tables: list[ImpTable]) -> list[float]:
+    """A tick at every level's percent of weights remaining (80, 64, 51.2, ... for 20% a level)."""
+    return sorted({round(100 * d, 6) for t in tables for d in t.density}, reverse=True)
+
+
+def tick_text(value: float) -> str:
+    return f"{value:.3g}" if value >= 1 else f"{value:.2g}"
+
+
+def accuracy_layout(fig: go.Figure, title: str, ytitle: str, ticks: list[float] | None = None) -> go.Figure:
     fig.update_layout(title=dict(text=title, font=dict(size=15)), font=dict(family=FONT, size=12),
                       template="plotly_white", height=460, margin=dict(l=60, r=20, t=50, b=50),
                       legend=dict(groupclick="toggleitem"), hovermode="closest")
-    ticks = [100, 64, 41, 26, 16.8, 10.7, 6.9, 4.4, 2.8, 1.8, 1.2, 0.7, 0.5, 0.3]  # 0.8^k, the 20% schedule
-    fig.update_xaxes(title_text="weights remaining (%)", type="log", autorange="reversed", tickvals=ticks,
-                     ticktext=[f"{t:g}" for t in ticks])
+    fig.update_xaxes(title_text="weights remaining (%)", type="log", autorange="reversed")
+    if ticks:
+        fig.update_xaxes(tickvals=ticks, ticktext=[tick_text(t) for t in ticks], tickangle=0)
     fig.update_yaxes(title_text=ytitle)
     return fig
 
@@ -108,19 +117,46 @@ def _colour(tables: list[ImpTable], i: int, role: str) -> str:
     return PALETTE[(ROLES.index(role) if len(tables) == 1 else i) % len(PALETTE)]
 
 
+def short_name(table: ImpTable, tables: list[ImpTable], limit: int = 24) -> str:
+    """A legend's name for a run: short, and distinct among the runs shown."""
+    name = table.run.name
+    short = name if len(name) <= limit else name[: limit - 1] + "…"
+    if sum(1 for t in tables if (t.run.name[: limit - 1] if len(t.run.name) > limit else t.run.name)
+           == (name[: limit - 1] if len(name) > limit else name)) > 1:
+        short = f"{short[: limit - 8]}… {table.run.id[:6]}"
+    return short
+
+
 def _role_figure(tables: list[ImpTable], key: str, title: str, ytitle: str, percent: bool) -> go.Figure:
     fig = go.Figure()
     for i, table in enumerate(tables):
-        prefix = f"{table.run.name}: " if len(tables) > 1 else ""
+        prefix = f"{short_name(table, tables)}: " if len(tables) > 1 else ""
         for role in ROLES:
             if role in table.values:
                 band_traces(fig, _role_density(table, role), table.values[role][key], prefix + LABEL[role],
                              _colour(tables, i, role), role, f"{table.run.id}-{role}", percent=percent)
-    return accuracy_layout(fig, title, ytitle)
+    return accuracy_layout(fig, title, ytitle, level_ticks(tables))
 
 
 def accuracy_figure(tables: list[ImpTable], key: str, title: str) -> go.Figure:
-    return _role_figure(tables, key, title, "test accuracy (%)", percent=True)
+    fig = _role_figure(tables, key, title, "test accuracy (%)", percent=True)
+    for i, table in enumerate(tables):
+        dense = dense_accuracy(table, key)
+        if dense is not None:
+            # The dense network (level 0) as a reference: a ticket "wins" at or above this line.
+            who = f" ({short_name(table, tables)})" if len(tables) > 1 else ""
+            fig.add_hline(y=100 * dense, line=dict(color=_colour(tables, i, "ticket"), dash="longdash", width=1),
+                          opacity=0.7, annotation_text=f"dense network{who}: {100 * dense:.2f}%",
+                          annotation_position="bottom left")
+    return fig
+
+
+def dense_accuracy(table: ImpTable, key: str) -> float | None:
+    ticket = table.values.get("ticket", {})
+    if 0 not in ticket.get("levels", []):
+        return None
+    value = float(np.nanmean(ticket[key][ticket["levels"].index(0)]))
+    return None if math.isnan(value) else value
 
 
 def stop_figure(tables: list[ImpTable]) -> go.Figure:
@@ -130,10 +166,16 @@ def stop_figure(tables: list[ImpTable]) -> go.Figure:
 
 def layer_figure(table: ImpTable) -> go.Figure:
     fig = go.Figure()
-    levels = table.levels[1:]
+    # Level 0 is the dense network: every layer at 100%.
+    levels = ([0] if 0 in table.levels else []) + table.levels[1:]
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    symbols = ("circle", "square", "diamond", "triangle-up", "x", "cross")
     for j, (layer, remaining) in enumerate(table.layers.items()):
+        remaining = ([100.0] if 0 in table.levels else []) + list(remaining)
+        # Layers pruned at the same rate lie on one another: dashes and markers keep each visible.
         fig.add_trace(go.Scatter(x=levels, y=remaining, mode="lines+markers", name=plotly_text(layer),
-                                 line=dict(color=PALETTE[j % len(PALETTE)]),
+                                 line=dict(color=PALETTE[j % len(PALETTE)], dash=dashes[j % len(dashes)]),
+                                 marker=dict(symbol=symbols[j % len(symbols)], size=9 - 1.5 * (j % 3)),
                                  hovertemplate=f"{plotly_text(layer)}<br>level %{{x}}<br>%{{y:.2f}}% remaining<extra></extra>"))
     fig.update_layout(title=dict(text=f"Weights remaining per layer: {plotly_text(table.run.name)}", font=dict(size=15)),
                       font=dict(family=FONT, size=12), template="plotly_white", height=400,
@@ -151,8 +193,9 @@ def curves_figure(table: ImpTable) -> go.Figure:
         density = 100 * table.density[table.levels.index(level)]
         shade = int(40 + 180 * k / n)
         fig.add_trace(go.Scatter(
-            x=steps[keep], y=100 * acc[keep], mode="lines", name=f"level {level} ({density:.1f}%)",
-            line=dict(color=f"rgb({shade // 3},{shade // 2},{shade})"),
+            x=steps[keep], y=100 * acc[keep], mode="lines+markers", name=f"level {level} ({density:.3g}%)",
+            line=dict(color=f"rgb({shade // 3},{shade // 2},{shade})", dash=("solid", "dash", "dot")[k % 3]),
+            marker=dict(size=5),
             hovertemplate=f"level {level}, {density:.2f}% remaining<br>iteration %{{x}}<br>test acc %{{y:.2f}}%<extra></extra>"))
     fig.update_layout(title=dict(text=f"Ticket learning curves per level: {plotly_text(table.run.name)} (replicate 0)",
                                  font=dict(size=15)), font=dict(family=FONT, size=12), template="plotly_white",
@@ -164,7 +207,8 @@ def curves_figure(table: ImpTable) -> go.Figure:
 
 def level_table(table: ImpTable) -> Table:
     roles = [r for r in ROLES if r in table.values]
-    header = ["level", "remaining"] + [f"{LABEL[r]} acc" for r in roles] + ["ticket stop it"]
+    header = (["level", "weights remaining"] + [f"{LABEL[r]} test acc at early stop" for r in roles]
+              + ["ticket early-stop iteration"])
     rows = []
     for level, density in zip(table.levels, table.density):
         row = [level, f"{100 * density:.2f}%"]
@@ -196,7 +240,9 @@ def imp_sections(runs: list[Run]) -> list[Section]:
             f"{p['scope']} {p['criterion']} pruning of {100 * p['fraction']:.0f}% per level"
             + (f" (overrides {', '.join(f'{n}={f}' for n, f in p['overrides'])})" if p["overrides"] else "")
             + f", rewind to {c['rewind']}, {c['replicates']} replicate(s)"
-            + (f", ticket transferred from {source['run']}@{source['level']}" if source else ""))
+            + (f", ticket transferred from {source['run']}@{source['level']}" if source else "")
+            + (" (its trained weights, fine-tuned)" if source and source.get("init") == "trained" else "")
+            + (f", retraining by {c['retrain']}" if c.get("retrain") else ""))
     intro = ("Each level prunes the ticket, rewinds its surviving weights and retrains them; the controls "
              "train beside it. Bands span the lowest to the highest replicate.\n\n" + ".\n\n".join(config_lines) + ".")
     items = [accuracy_figure(tables, "early", "Test accuracy at early stopping vs weights remaining"),

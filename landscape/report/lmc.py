@@ -86,17 +86,62 @@ def curve_figure(runs: Sequence[Run], metric: str) -> go.Figure | None:
             if values is None or len(values) != len(alpha):
                 continue
             y = np.asarray(values, dtype=float) * scale
+            colour = PALETTE[i % len(PALETTE)]
             fig.add_trace(go.Scatter(
                 x=alpha, y=y, mode="lines+markers", name=f"{split}", legendgroup=f"pair-{i}",
                 legendgrouptitle_text=name if first else None,
-                line=dict(color=PALETTE[i % len(PALETTE)], dash=SPLIT_DASH[split], width=2), marker=dict(size=5),
+                line=dict(color=colour, dash=SPLIT_DASH[split], width=2), marker=dict(size=5),
                 hovertemplate=(f"<b>{name}</b><br>{split} {metric}: %{{y:{fmt}}}"
                                f"{'%' if metric == 'error' else ''}<br>α = %{{x:.3f}}<extra></extra>")))
+            _references(fig, run, split, metric, alpha, y, colour, f"pair-{i}", fmt)
             first = False
     if not fig.data:
         return None
     title = "Error along the path θ(α) = (1 − α)·θA + α·θB" if metric == "error" else "Loss along the path"
-    return _layout(fig, title, "α (0 = A, 1 = B)", label)
+    fig = _layout(fig, title, "α (0 = A, 1 = B)", label)
+    # From 0, so that a rise of a fraction of a percent looks as small as it is.
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def _references(fig: go.Figure, run: Run, split: str, metric: str, alpha: np.ndarray, y: np.ndarray, colour: str,
+                group: str, fmt: str) -> None:
+    """The barrier's two references (the endpoint mean: Frankle et al.'s barrier is measured from it;
+    the straight line between the endpoints: the straight-line barrier is measured from it) and a
+    star at the α of the maximum. The training split's references start hidden (legend to show)."""
+    if len(alpha) < 2:
+        return
+    a0, a1 = int(np.argmin(alpha)), int(np.argmax(alpha))
+    unit = "%" if metric == "error" else ""
+    visible = True if split == "test" else "legendonly"
+    mean = (y[a0] + y[a1]) / 2
+    fig.add_trace(go.Scatter(x=[alpha[a0], alpha[a1]], y=[mean, mean], mode="lines", name=f"{split}: endpoint mean",
+                             legendgroup=group, visible=visible, line=dict(color=colour, dash="dot", width=1),
+                             hovertemplate=f"endpoint mean %{{y:{fmt}}}{unit}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[alpha[a0], alpha[a1]], y=[y[a0], y[a1]], mode="lines", name=f"{split}: straight line",
+                             legendgroup=group, visible=visible, line=dict(color=colour, dash="dashdot", width=1),
+                             hovertemplate="straight line between the endpoints<extra></extra>"))
+    m = run.metrics
+    top = m.get(f"{split}/{metric}_barrier_alpha")
+    if top is None:
+        return
+    row = int(np.argmin(np.abs(alpha - float(top))))
+    at_end = bool(m.get(f"{split}/{metric}_barrier_at_endpoint"))
+    barrier, straight = m.get(f"{split}/{metric}_barrier"), m.get(f"{split}/{metric}_barrier_straight")
+    scale = 100 if metric == "error" else 1
+    note = " (at an endpoint: the endpoint gap, not a barrier)" if at_end else ""
+    text = (f"max at α={alpha[row]:.3f}{note}<br>barrier {_fmt(barrier, scale, fmt)}{unit} above the endpoint mean, "
+            f"{_fmt(straight, scale, fmt)}{unit} above the straight line")
+    fig.add_trace(go.Scatter(x=[alpha[row]], y=[y[row]], mode="markers", name=f"{split}: max at α={alpha[row]:.2f}",
+                             legendgroup=group, visible=visible,
+                             marker=dict(symbol="star", size=13, color=colour, line=dict(color="#222", width=1)),
+                             hovertemplate=text + "<extra></extra>"))
+
+
+def _fmt(value: Any, scale: float, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(float(value) * scale, fmt)
 
 
 def pair_table(runs: Sequence[Run]) -> Table:
@@ -112,24 +157,43 @@ def pair_table(runs: Sequence[Run]) -> Table:
             number,
             HTML(f"<span title=\"{escape(info.get('a_label', ''))}\">{escape(_short(_endpoint(info, 'a'), 50))}</span>"),
             HTML(f"<span title=\"{escape(info.get('b_label', ''))}\">{escape(_short(_endpoint(info, 'b'), 50))}</span>"),
-            f"{_pct(m.get('test/error_barrier'))} / {_pct(m.get('train/error_barrier'))}",
-            f"{_num(m.get('test/loss_barrier'), 3)} / {_num(m.get('train/loss_barrier'), 3)}", badge,
+            _barrier_cell(m, "error", _pct),
+            _barrier_cell(m, "loss", lambda v: _num(v, 3)), badge,
             f"{_num(m.get('distance/l2'))}" + (f" ({travel})" if travel else ""),
             _num(m.get("distance/angular"), 3), _pct(m.get("distance/disagreement")),
             None if m.get("distance/mask_jaccard") is None else f"{m['distance/mask_jaccard']:.3f}",
             info.get("mask_mode"), bn,
         ])
-    return Table(rows, header=["#", "A (α = 0)", "B (α = 1)", "error barrier", "loss barrier", "< 2%", "L2 (÷ travel)",
+    return Table(rows, header=["#", "A (α = 0)", "B (α = 1)", "error barrier (straight line) @α",
+                               "loss barrier (straight line) @α", "< 2%", "L2 (normalised)",
                                "angular", "disagree", "Jaccard", "masks", "BN"],
                  caption="Barriers (test / train) and distances", row_headers=True,
                  align=["left", "left", "left", "right", "right", "left", "right", "right", "right", "right", "left",
                         "left"])
 
 
+def _barrier_cell(m: dict, key: str, fmt) -> str:
+    """`test / train` barriers, each with its straight-line value and the α of its maximum; a
+    maximum at an endpoint is flagged (the barrier is then half the endpoint gap)."""
+    parts = []
+    for split in ("test", "train"):
+        alpha = m.get(f"{split}/{key}_barrier_alpha")
+        where = "" if alpha is None else f" @{alpha:.2f}" + (" (endpoint gap)" if m.get(f"{split}/{key}_barrier_at_endpoint")
+                                                              and (m.get(f"{split}/{key}_barrier") or 0) > 0 else "")
+        straight = m.get(f"{split}/{key}_barrier_straight")
+        parts.append(f"{fmt(m.get(f'{split}/{key}_barrier'))}" + (f" ({fmt(straight)})" if straight is not None else "")
+                     + where)
+    return " / ".join(parts)
+
+
 PAIR_NOTES = HTML(
-    '<p class="intro"><b>Barrier</b>: max over α minus the mean of the two endpoints, on the test / training set. '
-    "<b>L2</b>: over the conv/linear weights; in brackets relative to how far A and B travelled from their common "
-    "parent (siblings: the spawn point; a ticket and its dense run: the rewind point). <b>Angular</b>: 2·angle/π on "
+    '<p class="intro"><b>Barrier</b>: max over α minus the mean of the two endpoints (Frankle et al.), on the test / '
+    "training set; in brackets the straight-line barrier (max over α minus the line between the endpoint values); "
+    "@α: where the maximum lies. A maximum at an endpoint is flagged \"endpoint gap\": the barrier is then half the "
+    "difference between the endpoints, not a rise along the path. "
+    "<b>L2</b>: over the conv/linear weights; in brackets normalised, ‖(θA − PA) − (θB − PB)‖ / mean(‖θA − PA‖, "
+    "‖θB − PB‖), with PA and PB their common parent under each one's mask (siblings: the spawn point; a ticket and "
+    "its dense run: the rewind point): 0 moved alike, about √2 independent, at most 2. <b>Angular</b>: 2·angle/π on "
     "the weights both keep (0 same direction, 1 orthogonal, 2 opposite). <b>Disagree</b>: share of test examples on "
     "which their predictions differ. <b>Jaccard</b>: overlap of the masks. <b>Masks</b>: shared (the whole path stays "
     "in one subnetwork) or union (different masks: each endpoint keeps its own, so interior points keep the union "
@@ -181,7 +245,7 @@ def per_example_figure(runs: Sequence[Run]) -> go.Figure | None:
     fig.update_layout(barmode="overlay", bargap=0, showlegend=True,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     fig.update_yaxes(type="log")
-    return _layout(fig, "Per-example loss barriers on the training set (Paul et al. 2022)",
+    return _layout(fig, "Per-example straight-line loss barriers on the training set (Paul et al. 2022)",
                    "loss barrier above the straight line between the endpoint losses", "examples (%, log scale)")
 
 
@@ -209,8 +273,8 @@ def lmc_sections(runs: list[Run]) -> list[Section]:
     if histogram is not None:
         sections.append(Section(
             "Per-example barriers",
-            intro=("Each training example's loss along the path minus the straight line between its losses at A and "
-                   "B, maximum over α (Paul et al. 2022). An example is linearly connected when its barrier is at "
+            intro=("Each training example's straight-line loss barrier: its loss along the path minus the straight "
+                   "line between its losses at A and B, maximum over α (Paul et al. 2022). An example is linearly connected when its barrier is at "
                    "most the threshold; the legend gives the share that is."),
             items=[histogram]))
     return sections

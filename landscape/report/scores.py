@@ -287,9 +287,9 @@ def overview_table(all_scores: Sequence[Scores]) -> Table:
                      len(np.unique(s.label)), *stats, _num(rank_agreement(s.per_run)),
                      duration(s.run.metrics.get("time_s"))])
     return Table(rows, header=["run", "method", "at", "runs", "examples", "classes", "mean", "median", "range",
-                               "run-to-run ρ", "time"],
-                 caption="Difficulty scores of the training split (ρ: mean pairwise Spearman correlation between "
-                         "the runs averaged)",
+                               "pairwise ρ", "time"],
+                 caption="Difficulty scores of the training split (pairwise ρ: Spearman rank correlation between "
+                         "two scoring runs, averaged over every pair of runs)",
                  row_headers=True, align=["left", "left", "left"] + ["right"] * 8)
 
 

@@ -1,30 +1,31 @@
-"""The run store: a directory of HDF5 files, one per run, named by the run's ID.
+"""The run store: a directory of runs, each an index file named by the run's ID plus its parts.
 
 The store is the contract between computing and reporting. Compute writes runs through
-`RunWriter` (atomic updates under a per-run lock, see files.py); reports and notebooks read them
-through `Store` and `Run`, which never hold a file open between calls.
+`RunWriter` (writer.py: part files and a small index, each sealed and renamed into place, under a
+per-run lock); reports and notebooks read them through `Store` and `Run` (run.py), which verify
+every byte they read and never hold a file open between calls.
+
+Nothing here imports torch: `landscape ls`, `show`, `rm` and `verify` start fast.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
-import h5py
-import numpy as np
-import torch
+from typing import Any, Callable, Iterator
 
 from ..errors import StoreError
-from . import layout
-from .files import RunLock, atomic_update, remove_stale_temps
+from .files import Damaged, read_summary
+from .run import Checkpoint, Run, States, _run_attrs, _short, describe_status, lock_path, open_index, parts_dir
+from .writer import RunWriter
 
 DEFAULT_STORE = "landscape-store"
 
+__all__ = ["Checkpoint", "Run", "RunSummary", "RunWriter", "Store", "store_root"]
 
 _ID = re.compile(r"[0-9a-f]{12}")
 
@@ -34,182 +35,101 @@ def store_root(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("LANDSCAPE_STORE") or DEFAULT_STORE)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def default_wait() -> float | None:
+    """How long a writer waits for a run another process writes: $LANDSCAPE_WAIT seconds, else no limit."""
+    value = os.environ.get("LANDSCAPE_WAIT", "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise StoreError(f"LANDSCAPE_WAIT={value!r} is not a number of seconds", "set it to e.g. 600") from None
 
 
-@dataclass
-class Checkpoint:
-    step: int
-    model: dict[str, torch.Tensor]
-    optimizer: dict[str, dict[str, torch.Tensor]]
-
-
-class Run:
-    """A stored run, read once when opened; checkpoints are read on demand."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            with h5py.File(path, "r") as f:
-                attrs = layout.read_attrs(f)
-                self.id: str = attrs["id"]
-                self.name: str = attrs["name"]
-                self.kind: str = attrs["kind"]
-                self.status: str = attrs["status"]
-                self.parent: str | None = attrs.get("parent") or None
-                self.created: str = attrs.get("created", "")
-                self.config: dict[str, Any] = json.loads(attrs["config_json"])
-                self.environment: dict[str, Any] = layout.read_attrs(f["environment"]) if "environment" in f else {}
-                self.curves: dict[str, np.ndarray] = layout.read_curves(f["curves"]) if "curves" in f else {}
-                self.metrics: dict[str, float] = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
-                self.checkpoint_steps: list[int] = sorted(int(s) for s in f.get("checkpoints", {}))
-                self.resume_step: int | None = int(f["resume"].attrs["step"]) if "resume" in f else None
-                self.has_mask: bool = "mask" in f
-                self.plan: dict[str, int] = layout.read_attrs(f["plan"]) if "plan" in f else {}
-        except (OSError, KeyError, ValueError) as exc:
-            raise StoreError(f"run file {path} is damaged or not a landscape run ({exc})",
-                             "delete it and rerun the command that made it") from None
-
-    @property
-    def complete(self) -> bool:
-        return self.status == "complete"
-
-    def checkpoint(self, step: int) -> Checkpoint:
-        if step not in self.checkpoint_steps:
-            have = ", ".join(f"{s}it" for s in self.checkpoint_steps) or "none"
-            raise StoreError(f"run {self.id} has no checkpoint at {step}it (it has: {have})",
-                             "choose a stored step, or retrain with --checkpoint-at")
-        with h5py.File(self.path, "r") as f:
-            step_, model, optimizer = layout.read_state(f["checkpoints"][str(step)])
-        return Checkpoint(step_, model, optimizer)
-
-    def resume_state(self) -> Checkpoint | None:
-        with h5py.File(self.path, "r") as f:
-            if "resume" not in f:
-                return None
-            step, model, optimizer = layout.read_state(f["resume"])
-        return Checkpoint(step, model, optimizer)
-
-    def section(self, path: str) -> dict[str, Any]:
-        """The attributes of a group written with `RunWriter.write_section` ({} if absent)."""
-        with h5py.File(self.path, "r") as f:
-            return layout.read_attrs(f[path]) if path in f else {}
-
-    def sections(self, path: str) -> list[str]:
-        """The names of the groups under `path` ([] if absent)."""
-        with h5py.File(self.path, "r") as f:
-            return sorted(f[path].keys()) if path in f else []
-
-    def arrays(self, path: str) -> dict[str, np.ndarray]:
-        """The datasets under a group, by their path below it."""
-        with h5py.File(self.path, "r") as f:
-            return layout.read_curves(f[path]) if path in f else {}
-
-    def mask(self) -> dict[str, torch.Tensor] | None:
-        if not self.has_mask:
-            return None
-        with h5py.File(self.path, "r") as f:
-            return layout.read_tensors(f["mask"])
-
-    def __repr__(self) -> str:
-        return f"Run({self.id} {self.name!r}, {self.kind}, {self.status})"
-
-
-class RunWriter:
-    """Writes one run. Hold it (it holds the run's lock) for as long as the run is computed."""
-
-    def __init__(self, store: "Store", run_id: str):
-        self.store = store
-        self.run_id = run_id
-        self.path = store.path_for(run_id)
-        self.lock = RunLock(store.root / ".locks" / f"{run_id}.lock", run_id).acquire()
-        remove_stale_temps(self.path)
-
-    def close(self) -> None:
-        self.lock.release()
-
-    def __enter__(self) -> "RunWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def create(self, *, name: str, kind: str, config: dict[str, Any], environment: dict[str, Any],
-               parent: str | None = None, plan: dict[str, int] | None = None,
-               mask: dict[str, torch.Tensor] | None = None) -> None:
-        with atomic_update(self.path, create=True) as f:
-            f.attrs.update(format=layout.FORMAT, id=self.run_id, name=name, kind=kind, status="running",
-                           parent=parent or "", created=_now(), updated=_now(),
-                           config_json=json.dumps(config, sort_keys=True))
-            layout.write_attrs_tree(f.create_group("config"), config)
-            layout.write_attrs_tree(f.create_group("environment"), environment)
-            layout.write_attrs_tree(f.create_group("plan"), plan or {})
-            f.create_group("curves")
-            f.create_group("checkpoints")
-            if mask:
-                layout.write_tensors(f.create_group("mask"), {k: v.bool() for k, v in mask.items()})
-
-    def save(self, step: int, *, curves: dict[str, list[float]], model: dict[str, torch.Tensor],
-             optimizer: dict[str, dict[str, torch.Tensor]], checkpoint: bool, resume: bool) -> None:
-        """One atomic update: the curves so far and, as asked, a checkpoint and/or the resume state."""
-        with atomic_update(self.path) as f:
-            layout.write_curves(f["curves"], curves)
-            if checkpoint:
-                group = f["checkpoints"]
-                if str(step) in group:
-                    del group[str(step)]
-                layout.write_state(group.create_group(str(step)), model, optimizer, step)
-            if resume:
-                if "resume" in f:
-                    del f["resume"]
-                layout.write_state(f.create_group("resume"), model, optimizer, step)
-            f.attrs["updated"] = _now()
-
-    def write_section(self, path: str, *, attrs: dict[str, Any] | None = None,
-                      arrays: dict[str, Any] | None = None, run_attrs: dict[str, Any] | None = None) -> None:
-        """One atomic update that (re)writes the group `path` with attributes and arrays, and
-        optionally sets top-level attributes (such as `status`) in the same update."""
-        with atomic_update(self.path) as f:
-            if path in f:
-                del f[path]
-            group = f.create_group(path)
-            layout.write_attrs_tree(group, attrs or {})
-            for name, values in (arrays or {}).items():
-                group.create_dataset(name, data=np.asarray(values))
-            for key, value in (run_attrs or {}).items():
-                f.attrs[key] = value
-            f.attrs["updated"] = _now()
-
-    def finish(self, *, curves: dict[str, list[float]], metrics: dict[str, float]) -> None:
-        """Mark the run complete, with its final figures, in one atomic update."""
-        with atomic_update(self.path) as f:
-            layout.write_curves(f["curves"], curves)
-            if "metrics" in f:
-                del f["metrics"]
-            layout.write_attrs_tree(f.create_group("metrics"), metrics)
-            if "resume" in f:
-                del f["resume"]
-            f.attrs["status"] = "complete"
-            f.attrs["updated"] = _now()
+def print_wait(message: str, waited_s: float) -> None:
+    """The default notice of a wait: the line once; on a terminal, the time waited beside it."""
+    if waited_s == 0.0:
+        print(message, file=sys.stderr, flush=True)
+    elif sys.stderr.isatty():
+        print(f"\r  waited {waited_s:.0f}s", end="", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One line of `landscape ls`, read from the run file in one pass."""
+
     id: str
     name: str
     kind: str
-    status: str
+    status: str  # as stored: "running", "complete"; or "damaged"
     created: str
     parent: str | None
     path: Path
+    display_status: str = ""  # "running (process P on host H)", "interrupted (resumable from 500it)", "damaged: ..."
+    metrics: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""  # why a damaged run is damaged
+
+    @property
+    def damaged(self) -> bool:
+        return self.status == "damaged"
+
+
+def summarize(path: Path) -> RunSummary:
+    """A run's summary from one verified read of its file; a damaged file becomes a 'damaged' row.
+    The summary line sealed into the file's user block spares HDF5 (files without one are opened).
+    Part files are checked by size only here (cheap); `verify` reads them whole."""
+    try:
+        line = read_summary(path)
+        s = json.loads(line) if line else None
+        if s is None or s.get("parts") is None or s.get("metrics") is None:
+            s = _summary_from_hdf5(path)
+        missing = [name for name, size in s["parts"].items() if _size(parts_dir(path) / name) != size]
+        if missing:
+            problem = f"its weights ({min(missing)}) are missing or truncated"
+            return RunSummary(s["id"], s["name"], s["kind"], "damaged", s["created"], s["parent"], path,
+                              f"damaged: {problem}", s["metrics"], problem)
+        display = describe_status(s["status"], lock_path(path), s["resume"], s["levels_done"])
+        return RunSummary(s["id"], s["name"], s["kind"], s["status"], s["created"], s["parent"], path, display,
+                          s["metrics"])
+    except Damaged as exc:
+        problem = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file never hides the others
+        problem = f"it cannot be read ({_short(exc)})"
+    return RunSummary(path.stem, "?", "?", "damaged", "", None, path, f"damaged: {problem}", {}, problem)
+
+
+def _summary_from_hdf5(path: Path) -> dict[str, Any]:
+    from . import layout
+
+    with open_index(path) as f:
+        a = _run_attrs(f)
+        metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
+        states = States.read(f)
+    return {"id": a["id"], "name": a["name"], "kind": a["kind"], "status": a["status"], "created": a.get("created", ""),
+            "parent": a.get("parent") or None, "levels_done": a.get("levels_done"), "resume": states.resume_step,
+            "metrics": metrics, "parts": {p["file"]: p["size"] for p in states.parts.values()
+                                          if p["file"] in states.referenced()}}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 class Store:
-    """A directory of runs. Reading never changes it; see `writer` for writing."""
+    """A directory of runs. Reading never changes it; see `writer` for writing.
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    `wait_s`: how long a writer waits for a run that another live process is writing (None: no
+    limit; default $LANDSCAPE_WAIT); `notify(message, waited_s)` hears about such waits.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, *, wait_s: float | None | str = "default",
+                 notify: Callable[[str, float], None] | None = None):
         self.root = store_root(root)
+        self.wait_s = default_wait() if wait_s == "default" else wait_s
+        self.notify = notify or print_wait
 
     def path_for(self, run_id: str) -> Path:
         return self.root / f"{run_id}.h5"
@@ -230,25 +150,17 @@ class Store:
             raise StoreError(f"cannot write to the store {self.root} ({exc.strerror or exc})",
                              "choose a writable directory with --store or LANDSCAPE_STORE") from None
 
-    def writer(self, run_id: str) -> RunWriter:
+    def writer(self, run_id: str, *, wait_s: float | None | str = "store") -> RunWriter:
+        """The writer of `run_id`, once no other live process writes it (see `wait_s`)."""
         self.ensure_writable()
-        return RunWriter(self, run_id)
+        return RunWriter(self, run_id, wait_s=self.wait_s if wait_s == "store" else wait_s, notify=self.notify)
 
     def exists(self, run_id: str) -> bool:
         return self.path_for(run_id).exists()
 
     def list(self) -> list[RunSummary]:
-        """Every readable run, oldest first; damaged files are listed with status 'damaged'."""
-        out = []
-        for path in self._files():
-            try:
-                with h5py.File(path, "r") as f:
-                    a = layout.read_attrs(f)
-                    out.append(RunSummary(a["id"], a["name"], a["kind"], a["status"], a.get("created", ""),
-                                          a.get("parent") or None, path))
-            except (OSError, KeyError):
-                out.append(RunSummary(path.stem, "?", "?", "damaged", "", None, path))
-        return sorted(out, key=lambda r: (r.created, r.id))
+        """Every run, oldest first; damaged files are listed with status 'damaged' (never raised)."""
+        return sorted((summarize(path) for path in self._files()), key=lambda r: (r.created, r.id))
 
     def resolve(self, ref: str) -> str:
         """A run ID from an ID, a unique ID prefix, or a unique name."""
@@ -289,8 +201,15 @@ class Store:
             step = run.plan.get("total_steps", max(run.checkpoint_steps, default=0))
         else:
             step = Step.parse(step_text).resolve(int(run.plan.get("iters_per_epoch", 1)))
-        run.checkpoint(step)  # a clear error if that step was never stored
+        if step not in run.checkpoint_steps:
+            run.checkpoint(step)  # the clear error of a step that was never stored
         return run.id, step
+
+    def to_dataframe(self, kind: str | None = None):
+        """One row per run with its configuration and metrics (pandas, an optional extra)."""
+        from .frame import to_dataframe
+
+        return to_dataframe(self, kind)
 
     def runs(self, kind: str | None = None) -> list[Run]:
         """Every readable run (optionally of one kind), opened."""

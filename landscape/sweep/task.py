@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 TOPIC = "landscape-sweep"
-LOCKED = "is being written by another process"
+# The store refuses a run another writer holds: another process ("... by process P on host H") once
+# its own wait ends, or at once another task (thread) of this worker process. Both: wait and retry.
+LOCKED = "is being written by "
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,23 @@ class StartFrom:
     # Tensors not taken from the checkpoint but from this run's own fresh init (e.g. a new output
     # layer when a ticket moves to a dataset with another number of classes).
     fresh: tuple[str, ...] = ()
+    # The schedule step this run starts at, when not the checkpoint's own: LR rewinding replays
+    # the schedule from k on trained weights; a transferred trained network starts at 0.
+    at: int | None = field(default=None, metadata=_OMIT_IF_NONE)
+
+
+@dataclass(frozen=True)
+class GmpSpec:
+    """Gradual magnitude pruning inside the run (Zhu & Gupta 2017): from step `start` to `end`,
+    every `every` steps, the weights are pruned by magnitude among the alive ones to the density
+    1 - s_t, s_t = s_f + (s_i - s_f)(1 - (t - start) / (end - start))^3, s = 1 - density."""
+
+    final_density: float
+    start: str = "0it"
+    end: str = "1ep"
+    every: str = "100it"
+    initial_density: float = 1.0
+    scope: str = "global"
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,15 @@ class TrainConfig:
     # Replace the starting weights by a fresh draw from the init distribution (seeds.init):
     # "reinit", or "rescaled-reinit" (rescaled so each unit's input variance survives the mask).
     reinit: str | None = None
+    # Stop here, before the end of `steps`: the run is then the first `stop` steps of the run that
+    # `steps` describes (the learning rate at step t is that schedule's), as scoring runs (EL2N,
+    # GraNd at step t) and data-diet pre-training need. None: train to the end of `steps`.
+    stop: str | None = field(default=None, metadata=_OMIT_IF_NONE)
+    # Evaluate the network on the un-augmented training split at every evaluation step (True), not
+    # only at the end (None). Either way `train/*` is the network's own accuracy and loss on the
+    # training split; the running average of the training minibatches is `train_running/*`.
+    eval_train: bool | None = field(default=None, metadata=_OMIT_IF_NONE)
+    gmp: GmpSpec | None = field(default=None, metadata=_OMIT_IF_NONE)
 
     # -- identity ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +155,8 @@ class TrainConfig:
 
     def default_name(self) -> str:
         model, dataset = self.short_names()
-        return f"{model}-{dataset}-{self.optim.optimizer}-s{self.seeds.init}"
+        gmp = f"-gmp{self.gmp.final_density:g}" if self.gmp else ""
+        return f"{model}-{dataset}-{self.optim.optimizer}{gmp}-s{self.seeds.init}"
 
     def short_names(self) -> tuple[str, str]:
         """Model and dataset as run names use them: no colon, which references read as RUN:STEP
@@ -154,6 +181,9 @@ class TrainConfig:
             start=StartFrom(**{**start, "fresh": tuple(start.get("fresh", ()))}) if start else None,
             mask=data.get("mask"),
             reinit=data.get("reinit"),
+            stop=data.get("stop"),
+            eval_train=data.get("eval_train"),
+            gmp=GmpSpec(**data["gmp"]) if data.get("gmp") else None,
         )
 
     # -- checks -----------------------------------------------------------------------------
@@ -192,15 +222,20 @@ class TrainConfig:
             raise ConfigError(f"width {self.model.width} must be positive")
         if Step.parse(self.steps).value <= 0:
             raise ConfigError(f"training length {self.steps} must be positive", "e.g. --steps 2ep")
+        if self.stop is not None and Step.parse(self.stop).value <= 0:
+            raise ConfigError(f"stopping point {self.stop} must be positive", "stop after at least 1it")
         if Step.parse(self.eval_every).value <= 0:
             raise ConfigError(f"--eval-every {self.eval_every} must be positive", "e.g. 1ep or 500it")
         for seed in dataclasses.astuple(self.seeds):
             if seed < 0:
                 raise ConfigError(f"seed {seed} must be >= 0")
+        gmp = self.gmp and check_gmp(self.gmp)
         # Canonical spellings, so `2ep` and `2.0ep` hash alike.
         return replace(
-            self,
+            self, gmp=gmp,
             steps=str(Step.parse(self.steps)),
+            stop=None if self.stop is None else str(Step.parse(self.stop)),
+            eval_train=True if self.eval_train else None,
             eval_every=str(Step.parse(self.eval_every)),
             checkpoint_at=parse_step_list(",".join(self.checkpoint_at)),
             optim=replace(o, warmup=str(Step.parse(o.warmup)),
@@ -257,7 +292,7 @@ def recipe(model: str, dataset: str, **overrides: Any) -> TrainConfig:
                       split_seed=values.get("split_seed", 0),
                       augment=values.get("augment", default_augment(dataset)), adapt=values.get("adapt"))
     model_cfg = ModelConfig(name=model, init=values.get("init", "kaiming_normal"), width=values.get("width", 1.0))
-    top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at") if k in values}
+    top = {k: values[k] for k in ("steps", "batch_size", "eval_every", "checkpoint_at", "eval_train") if k in values}
     if "checkpoint_at" in top and isinstance(top["checkpoint_at"], str):
         top["checkpoint_at"] = parse_step_list(top["checkpoint_at"])
     return TrainConfig(model=model_cfg, data=data, optim=optim, seeds=seeds, **top).validate()
@@ -300,6 +335,26 @@ def check_subset(spec: SubsetSpec) -> None:
         raise ConfigError(f"an {spec.order} subset needs difficulty scores", "give --scores-from RUN or --score NAME")
     if spec.seed < 0:
         raise ConfigError(f"subset seed {spec.seed} must be >= 0")
+
+
+def check_gmp(spec: GmpSpec) -> GmpSpec:
+    """What can be checked before the data is known (start < end is checked in iterations by the
+    plan); returns the spec with canonical step spellings."""
+    for what, value in (("--final-density", spec.final_density), ("--initial-density", spec.initial_density)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ConfigError(f"{what} {value!r} must be in (0, 1]", "e.g. --final-density 0.05")
+    if spec.final_density >= spec.initial_density:
+        raise ConfigError(f"final density {spec.final_density} is not below the initial density "
+                          f"{spec.initial_density}", "GMP prunes: choose a final density below the initial one")
+    if spec.scope not in ("global", "layerwise"):
+        raise ConfigError(f"unknown pruning scope {spec.scope!r}", "choose global or layerwise")
+    start, end, every = (Step.parse(v) for v in (spec.start, spec.end, spec.every))
+    if every.value <= 0:
+        raise ConfigError(f"--every {spec.every} must be positive", "e.g. --every 100it")
+    if start.unit == end.unit and start.value >= end.value:
+        raise ConfigError(f"GMP start {spec.start} is not before its end {spec.end}", "e.g. --start 1ep --end 5ep")
+    return replace(spec, start=str(start), end=str(end), every=str(every),
+                   final_density=float(spec.final_density), initial_density=float(spec.initial_density))
 
 
 def default_val_size(n_train: int) -> int:

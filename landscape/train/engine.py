@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ class Plan:
 
     config: TrainConfig
     iters_per_epoch: int
-    total_steps: int
+    total_steps: int  # where training stops: the end of the schedule, or `config.stop`
     checkpoint_steps: tuple[int, ...]
     eval_steps: tuple[int, ...]
     schedule: LRSchedule
@@ -53,20 +53,37 @@ class Plan:
             raise ConfigError(f"batch size {config.batch_size} is larger than the training set ({n_train} examples)",
                               "use a smaller --batch-size")
         ipe = n_train // config.batch_size  # the last partial batch of each epoch is dropped
-        total = Step.parse(config.steps).resolve(ipe)
-        if total < 1:
+        length = Step.parse(config.steps).resolve(ipe)  # the schedule's length
+        if length < 1:
             raise ConfigError(f"--steps {config.steps} is less than one iteration", "train for at least 1it")
+        total = length if config.stop is None else Step.parse(config.stop).resolve(ipe)  # where training stops
+        if total > length:
+            raise ConfigError(f"stopping at {config.stop} ({total}it) is beyond the end of training: --steps "
+                              f"{config.steps} is {length}it", "stop within --steps, or train longer with --steps")
+        if total < 1:
+            raise ConfigError(f"stopping at {config.stop} is less than one iteration", "stop after at least 1it")
         every = max(1, Step.parse(config.eval_every).resolve(ipe))
         evals = sorted(set(range(0, total + 1, every)) | {total})
         o = config.optim
+        warmup = Step.parse(o.warmup).resolve(ipe)
+        if warmup > length:
+            raise ConfigError(f"the warm-up of {o.warmup} ({warmup}it) is longer than training ({length}it)",
+                              "shorten --warmup, or train longer with --steps")
         milestones = tuple(sorted(Step.parse(m).resolve(ipe) for m in o.milestones))
-        schedule = LRSchedule(o.lr, o.schedule, total, Step.parse(o.warmup).resolve(ipe), milestones, o.gamma)
+        if o.schedule == "step" and milestones[-1:] and milestones[-1] > length:
+            raise ConfigError(f"learning-rate milestone {milestones[-1]}it is past the end of training ({length}it; "
+                              f"milestones {', '.join(o.milestones)})", "give --milestones within --steps "
+                              "(recipes' milestones assume their full length), or --schedule constant")
+        schedule = LRSchedule(o.lr, o.schedule, length, warmup, milestones, o.gamma)
         # The final weights are always kept, whatever else was asked for.
         checkpoints = sorted(set(resolve_step_list(config.checkpoint_at, ipe, total)) | {total})
         return cls(config, ipe, total, tuple(checkpoints), tuple(evals), schedule)
 
     def describe(self) -> dict[str, int]:
-        return {"iters_per_epoch": self.iters_per_epoch, "total_steps": self.total_steps}
+        out = {"iters_per_epoch": self.iters_per_epoch, "total_steps": self.total_steps}
+        if self.schedule.total_steps != self.total_steps:
+            out["schedule_steps"] = self.schedule.total_steps  # stopped early under a longer schedule
+        return out
 
 
 class Hooks(Protocol):
@@ -77,6 +94,10 @@ class Hooks(Protocol):
     def on_eval(self, step: int, metrics: list[dict[str, float]]) -> None: ...
     def on_checkpoint(self, step: int, states: list[MemberState], *, requested: bool) -> None: ...
     def on_progress(self, step: int) -> None: ...
+
+
+# Called with (step, population) before each training step; may change the members' masks.
+MaskUpdate = Callable[[int, Any], None]
 
 
 class NoHooks:
@@ -95,6 +116,7 @@ class EvalSet:
     name: str
     x: torch.Tensor
     y: torch.Tensor
+    every: bool = True  # at every evaluation step; False: at the end of the plan only
 
 
 @dataclass
@@ -108,7 +130,8 @@ class TrainResult:
 def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, train_y: torch.Tensor,
                      evals: list[EvalSet], *, start_step: int = 0, hooks: Hooks | None = None,
                      path: str = "auto", eval_batch: int = 1000,
-                     resume_every: int | None = None, evaluate_start: bool = True) -> TrainResult:
+                     resume_every: int | None = None, evaluate_start: bool = True,
+                     mask_update: MaskUpdate | None = None) -> TrainResult:
     """Train `members` from `start_step` to the end of `plan`.
 
     Hooks receive: evaluations at the plan's eval steps (and the start); checkpoints at the plan's
@@ -116,12 +139,16 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
     (`requested=False`; default: at each evaluation), which let a killed run continue.
     A run resumed from a resume point passes `evaluate_start=False`: that step's evaluation is
     already recorded, with the training loss of the interval before it, which cannot be redone.
+    `mask_update(step, population)`, when given, is called before every training step and may
+    prune members (`population.mask(i)`, `.weights(i, names)`, `.set_mask(i, mask)`); the masks
+    are then part of every saved state (gradual pruning).
     """
     hooks = hooks or NoHooks()
     device = train_x.device
     chosen = choose_path(path, len(members), device)
     population = make_population(chosen, [m.model for m in members], [m.mask for m in members],
                                  plan.config.optim, [m.optimizer_state for m in members])
+    population.masks_in_state = mask_update is not None
     data_seeds = [m.data_seed for m in members]
     augment_seeds = [m.augment_seed for m in members]
     augment = plan.config.data.augment
@@ -145,14 +172,17 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
         nonlocal running_count, last_metrics
         metrics = [dict(step=float(step), epoch=step / ipe, lr=plan.schedule(max(step - 1, 0))) for _ in members]
         if running_count:
+            # The running average of the (augmented) training minibatches since the last evaluation,
+            # under weights that changed at every step: not the network's accuracy on the training
+            # split, which an EvalSet named "train" measures.
             for i, m in enumerate(metrics):
-                m["train/loss"] = float(running_loss[i]) / running_count
-                m["train/acc"] = float(running_correct[i]) / (running_count * batch)
+                m["train_running/loss"] = float(running_loss[i]) / running_count
+                m["train_running/acc"] = float(running_correct[i]) / (running_count * batch)
         running_loss.zero_()
         running_correct.zero_()
         running_count = 0
         for ev in evals:
-            if len(ev.x) == 0:
+            if len(ev.x) == 0 or not (ev.every or step == plan.total_steps):
                 continue
             loss_sum, correct = population.evaluate(ev.x, ev.y, eval_batch)
             for i, m in enumerate(metrics):
@@ -177,6 +207,8 @@ def train_population(plan: Plan, members: list[Member], train_x: torch.Tensor, t
         if epoch != perm_epoch:
             permutations = torch.stack([epoch_permutation(n, s, epoch) for s in data_seeds]).to(device)
             perm_epoch = epoch
+        if mask_update is not None:
+            mask_update(step, population)
         idx = permutations[:, position * batch:(position + 1) * batch]
         xs, ys = train_x[idx], train_y[idx]  # [K, B, ...]
         if augment != "none":

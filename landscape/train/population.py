@@ -32,6 +32,8 @@ class MemberState:
 
     model: dict[str, torch.Tensor]
     optimizer: OptimizerState
+    # The mask, when it changes during training (gradual pruning) and so is part of the state.
+    mask: Mask | None = None
 
 
 def _apply_masks_(tensors: dict[str, torch.Tensor], masks: Mask) -> None:
@@ -44,6 +46,7 @@ class LoopPopulation:
     """One module and one optimizer per member; each step loops over them."""
 
     path = "loop"
+    masks_in_state = False  # set by the engine when masks change during training
 
     def __init__(self, models: list[nn.Module], masks: list[Mask | None], cfg: OptimConfig,
                  optimizer_states: list[OptimizerState | None]):
@@ -67,6 +70,20 @@ class LoopPopulation:
 
     def __len__(self) -> int:
         return len(self.models)
+
+    # -- masks that change during training (see `train_population(mask_update=...)`) ----------
+    def mask(self, i: int) -> Mask:
+        return {name: m.bool() for name, m in self.masks[i].items()}
+
+    def weights(self, i: int, names: list[str]) -> dict[str, torch.Tensor]:
+        return {name: self.params[i][name].detach() for name in names}
+
+    def set_mask(self, i: int, mask: Mask) -> None:
+        """Prune member i to `mask` now: weights and their optimizer state zeroed where it is False."""
+        p = self.params[i]
+        self.masks[i] = {name: m.to(device=p[name].device, dtype=p[name].dtype) for name, m in mask.items()}
+        self._mask_optimizer_state(i)
+        _apply_masks_(p, self.masks[i])
 
     def train_step(self, xs: torch.Tensor, ys: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         losses, correct = [], []
@@ -104,7 +121,8 @@ class LoopPopulation:
 
     def member_state(self, i: int) -> MemberState:
         model = {k: v.detach().to("cpu", copy=True) for k, v in self.models[i].state_dict().items()}
-        return MemberState(model, export_state(self.optimizers[i], self._names(i)))
+        mask = {k: v.bool().cpu() for k, v in self.masks[i].items()} if self.masks_in_state else None
+        return MemberState(model, export_state(self.optimizers[i], self._names(i)), mask)
 
 
 class VmapPopulation:
@@ -116,6 +134,7 @@ class VmapPopulation:
     """
 
     path = "vmap"
+    masks_in_state = False
 
     def __init__(self, models: list[nn.Module], masks: list[Mask | None], cfg: OptimConfig,
                  optimizer_states: list[OptimizerState | None]):
@@ -155,6 +174,22 @@ class VmapPopulation:
     def __len__(self) -> int:
         return self.k
 
+    def mask(self, i: int) -> Mask:
+        return {name: m[i].bool() for name, m in self.masks.items()}
+
+    def weights(self, i: int, names: list[str]) -> dict[str, torch.Tensor]:
+        return {name: self.params[name][i].detach() for name in names}
+
+    def set_mask(self, i: int, mask: Mask) -> None:
+        with torch.no_grad():
+            for name, m in mask.items():
+                stacked = self.masks[name]
+                stacked[i] = m.to(device=stacked.device, dtype=stacked.dtype)
+                self.params[name][i].mul_(stacked[i])
+                for buf in self.optimizer.state.get(self.params[name], {}).values():
+                    if torch.is_tensor(buf) and buf.shape == stacked.shape:
+                        buf[i].mul_(stacked[i])
+
     def train_step(self, xs: torch.Tensor, ys: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         set_lr(self.optimizer, lr)
         logits = self._train_forward(self.params, self.buffers, xs)  # [K, B, classes]
@@ -187,7 +222,8 @@ class VmapPopulation:
 
     def member_state(self, i: int) -> MemberState:
         model = {k: v[i].detach().to("cpu", copy=True) for k, v in {**self.params, **self.buffers}.items()}
-        return MemberState(model, export_state(self.optimizer, self._names(), member=i))
+        mask = {k: v[i].bool().cpu() for k, v in self.masks.items()} if self.masks_in_state else None
+        return MemberState(model, export_state(self.optimizer, self._names(), member=i), mask)
 
 
 def choose_path(requested: str, k: int, device: torch.device) -> str:

@@ -1,0 +1,177 @@
+"""Every code block of README.md runs, so a documented example can never break unnoticed.
+
+Blocks fenced as bash/sh/shell or python run in order, in one scratch directory (so a block may use
+the runs an earlier one made, as a reader following the README would), in two variants:
+
+- `test_readme_block` (default suite): each block with the substitutions of FAST applied, printed
+  with the test's output, which shrink the work to seconds: the bundled 8×8 digits for MNIST (so
+  no real data is needed), a few iterations for every training length, one IMP level, one replicate. The
+  commands, flags and run names are otherwise those of the README.
+- `test_readme_block_verbatim` (slow; real-data blocks skip when the data is absent): the blocks
+  exactly as written, `../shared/data` being the shared data folder (the README's relative path is
+  only right from a clone beside it).
+
+Shell lines are run as a shell would, but `landscape ...` in this process (importing torch once
+instead of per command), `source .venv/bin/activate` as a no-op (this is that environment) and
+`make` dry (`make -n`) in the default variant; anything else goes to bash. `--open` is checked by
+recording the URL instead of starting a browser.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import webbrowser
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SHARED
+
+README = REPO / "README.md"
+SHELLS = ("bash", "sh", "shell")
+
+# (pattern, replacement, why): applied to every block of the default variant.
+FAST = [
+    (r"(?<!fashion-)\bmnist\b", "digits", "the bundled 8×8 digits instead of MNIST (no download)"),
+    (r"--steps \S+", "--steps 20it", "20 iterations per run"),
+    (r"--eval-every \S+", "--eval-every 10it", "evaluate every 10 iterations"),
+    (r"--rewind [1-9]\S*", "--rewind 10it", "rewind within the 30 iterations"),
+    (r"--pretrain-steps \S+", "--pretrain-steps 10it", "pre-train 10 iterations"),
+    (r"--levels \d+", "--levels 1", "one IMP level"),
+    (r"--runs \d+", "--runs 2", "two scoring runs"),
+    (r"--replicates \d+", "--replicates 1", "one replicate"),
+    (r"-S\d+\b", "-S2", "... and the scores run's name says so"),
+]
+TRAINING = ("train", "imp", "scores", "diet", "siblings")
+
+
+def blocks() -> list[tuple[int, str, str]]:
+    """(line number, language, code) of every fenced block of the README."""
+    out, lines = [], README.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        match = re.match(r"^```(\w*)\s*$", lines[i])
+        if match:
+            start, lang = i + 1, match.group(1)
+            i += 1
+            while not lines[i].startswith("```"):
+                i += 1
+            if lang in SHELLS or lang == "python":
+                out.append((start, lang, "\n".join(lines[start:i])))
+        i += 1
+    return out
+
+
+BLOCKS = blocks()
+IDS = [f"line{line}-{lang}" for line, lang, _ in BLOCKS]
+
+
+def fast(code: str, lang: str) -> str:
+    for pattern, replacement, _ in FAST:
+        code = re.sub(pattern, replacement, code)
+    if lang in SHELLS:
+        # A training command that keeps its recipe's length (tens of thousands of steps) gets 20 too.
+        code = "\n".join(re.sub(r"\blandscape (\S+)", r"landscape \1 --steps 20it", line, count=1)
+                         if _landscape_command(line) in TRAINING and "--steps" not in line
+                         else line for line in _lines(code))
+    return code
+
+
+def _lines(code: str) -> list[str]:
+    """Shell lines, continuations joined."""
+    return [line for line in code.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _landscape_command(line: str) -> str | None:
+    words = [w for w in shlex.split(line, comments=True) if "=" not in w.split("-")[0]]
+    return words[1] if len(words) > 1 and words[0] == "landscape" else None
+
+
+def needs_real_data(code: str) -> bool:
+    return "shared/data" in code
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """One scratch directory for all blocks of a variant, the current directory while they run."""
+    return tmp_path_factory.mktemp("readme")
+
+
+@pytest.fixture
+def in_workdir(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    return opened
+
+
+def run_shell(code: str, dry_make: bool) -> None:
+    from typer.main import get_command
+
+    from landscape.cli.errors import run_guarded
+    from landscape.cli.main import app
+
+    for line in _lines(code):
+        words = shlex.split(line, comments=True)
+        env = {}
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+            key, _, value = words.pop(0).partition("=")
+            env[key] = value
+        if not words:
+            continue
+        print(f"$ {line}")
+        if words[0] == "landscape":
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                code_ = run_guarded(get_command(app), words[1:])
+            finally:
+                for k, v in saved.items():
+                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            assert code_ == 0, f"`{line}` exited {code_}"
+        elif words[:2] == ["source", ".venv/bin/activate"]:
+            continue   # this test runs inside that environment
+        elif words[0] == "make":
+            targets = [w for w in words[1:] if "=" not in w]
+            if dry_make or "test" in targets:   # the suite does not run itself
+                cmd = ["make", "-n", "-C", str(REPO), *words[1:]]
+            else:
+                cmd = ["make", "-C", str(REPO), *words[1:], f"DEMO_STORE={Path.cwd() / 'demo-store'}"]
+            subprocess.run(cmd, check=True, env={**os.environ, **env})
+        else:
+            path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+            subprocess.run(["bash", "-c", line], check=True, env={**os.environ, **env, "PATH": path})
+
+
+def run_block(lang: str, code: str, dry_make: bool) -> None:
+    code = code.replace("../shared/data", str(SHARED))
+    print(code)
+    if lang == "python":
+        exec(compile(code, f"{README.name} block", "exec"), {"__name__": "__readme__"})
+    else:
+        run_shell(code, dry_make)
+
+
+@pytest.mark.parametrize("line,lang,code", BLOCKS, ids=IDS)
+def test_readme_block(line, lang, code, in_workdir):
+    run_block(lang, fast(code, lang), dry_make=True)
+    if "--open" in code:
+        assert in_workdir and in_workdir[-1].startswith("file://")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line,lang,code", BLOCKS, ids=IDS)
+def test_readme_block_verbatim(line, lang, code, in_workdir):
+    if needs_real_data(code) and not (SHARED / "MNIST" / "raw").is_dir():
+        pytest.skip(f"real data not found at {SHARED}: set LANDSCAPE_SHARED_DATA to the shared data folder")
+    run_block(lang, code, dry_make=False)
+
+
+def test_fast_variant_changes_only_lengths_and_dataset():
+    """The default variant's substitutions leave every command and flag of the README in place."""
+    for _, lang, code in BLOCKS:
+        flags = set(re.findall(r"--[a-z-]+", code))
+        assert flags <= set(re.findall(r"--[a-z-]+", fast(code, lang)))
