@@ -28,7 +28,10 @@ from landscape.batched.states import working_copy
 from landscape.lmc import interpolation_curve
 from landscape.models import build_model
 
-MODELS = (("lenet_300_100", (1, 28, 28), 1.0), ("vgg11", (3, 32, 32), None), ("resnet20", (3, 32, 32), 1.0))
+from figures import Figures  # experiments/figures.py (scripts run with experiments/ on sys.path)
+
+MODELS = (("lenet_300_100", (1, 28, 28), 1.0), ("vgg11", (3, 32, 32), "vgg_width"),
+          ("resnet20", (3, 32, 32), "resnet_width"))
 
 
 def networks(name, shape, width, device):
@@ -63,15 +66,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--vgg-width", type=float, default=0.25)
+    parser.add_argument("--resnet-width", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a dry run of the GPU check")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if args.quick:
+        args.examples, args.vgg_width, args.resnet_width = 64, 0.125, 0.25
+    figures = Figures()
     device = torch.device(args.device)
     torch.manual_seed(0)
     print(f"device {device}, {args.examples} examples, median of {args.repeats}")
     print(f"{'model':14s} {'params':>9s} {'groups':>6s} | {'WM passes':>9s} {'WM s':>7s} | {'AM s':>7s} | "
           f"{'LMC s':>7s} {'LMC+WM s':>8s} {'ratio':>6s}")
     for name, shape, width in MODELS:
-        width = args.vgg_width if width is None else width
+        width = getattr(args, width) if isinstance(width, str) else width
         a, b = networks(name, shape, width, device)
         spec = spec_of(a)
         sa, sb = a.state_dict(), b.state_dict()
@@ -100,6 +109,11 @@ def main() -> None:
         count = sum(p.numel() for p in a.parameters())
         print(f"{name + ('' if width == 1 else f' w{width:g}'):14s} {count:9d} {len(spec.groups):6d} | "
               f"{match.passes:9d} {wm_s:7.2f} | {am_s:7.2f} | {lmc_s:7.2f} {both_s:8.2f} {both_s / lmc_s:6.2f}")
+        label = name + ('' if width == 1 else f' w{width:g}')
+        figures.add(f"{label}: weight matching ({match.passes} passes)", wm_s, "s")
+        figures.add(f"{label}: activation matching, {args.examples} examples", am_s, "s")
+        figures.add(f"{label}: LMC with weight matching", both_s, "s", baseline=lmc_s, baseline_label="plain LMC")
+    figures.write(args.json, device=str(device), examples=args.examples)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from torch import nn
 
 from .base import Network, scale
 from .custom import inferred_prunable
+from .permutation import PermutationSpec, chain
 
 
 def _conv_length(n: int, kernel: int, stride: int = 2, padding: int = 1) -> int:
@@ -48,6 +49,9 @@ class CNN1d(Network):
     def prunable(self) -> tuple[str, ...]:
         return inferred_prunable(self)  # Conv1d and Linear weights
 
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, ["conv1", "conv2", "conv3", "fc"])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(2)  # [N, C, H * W]
         if x.shape[-1] < self.min_length:
@@ -69,6 +73,9 @@ class MLP1d(Network):
         self.fc1 = nn.Linear(math.prod(input_shape), hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.fc3 = nn.Linear(hidden, num_classes)
+
+    def permutation_spec(self) -> PermutationSpec:
+        return chain(self, ["fc1", "fc2", "fc3"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
