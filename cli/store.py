@@ -104,13 +104,24 @@ def rm(refs: list[str], store_dir: str | None, with_dependents: bool, dry_run: b
 
 
 def gc(store_dir: str | None, dry_run: bool) -> None:
+    from landscape.cachefiles import cache_dir, orphaned_entries
     from landscape.store import Store
     from landscape.store.maintenance import collect
 
     done = collect(Store(store_dir), dry_run=dry_run)
+    # Decoded datasets whose source files are gone: no dataset can use them any more.
+    cache = cache_dir()
+    orphans = orphaned_entries(cache)
+    cache_bytes = sum(p.stat().st_size for p in orphans)
+    if not dry_run:
+        for path in orphans:
+            path.unlink(missing_ok=True)
+    total = done.bytes + cache_bytes
+    entries = sum(1 for p in orphans if p.suffix == ".pt")
     verb = "would free" if dry_run else "freed"
     out.print(f"{done.temps} temporary file(s) of killed writes, {done.parts} unlisted part file(s), "
-              f"{done.locks} unused lock file(s): {verb} {done.bytes:,} bytes ({_mb(done.bytes)})")
+              f"{done.locks} unused lock file(s), {entries} decoded dataset(s) whose files are gone "
+              f"(in {cache}): {verb} {total:,} bytes ({_mb(total)})")
 
 
 def register(app: typer.Typer) -> None:
@@ -158,5 +169,5 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be freed; remove nothing.")] = False,
         store: StoreOpt = None,
     ) -> None:
-        """Remove what killed writes left: temporary files, unlisted part files, unused lock files."""
+        """Remove what killed writes left (temporary files, unlisted part files, unused lock files) and decoded datasets whose source files are gone."""
         gc(store, dry_run)

@@ -167,3 +167,35 @@ def test_writer_killed_mid_write_leaves_a_usable_cache(cache_root, folder, decod
     assert len(ds.train_y) == 6 and len(decode_calls) == 1 and len(entries(cache_root)) == 1
     load_dataset(f"imagefolder:{folder}")
     assert len(decode_calls) == 1
+
+
+def test_gc_removes_decoded_datasets_whose_files_are_gone(cache_root, folder, tmp_path, capsys):
+    """`landscape gc`: an entry whose source images were deleted serves nothing and goes; one whose
+    sources are still there stays, and a dry run removes nothing."""
+    import shutil
+
+    import typer
+
+    from landscape.cli.errors import run_guarded
+    from landscape.cli.main import app
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    load_dataset(f"imagefolder:{folder}")
+    load_dataset(f"imagefolder:{other}")
+    assert len(entries(cache_root)) == 2 and len(list(cache_root.glob("*.pt.sources"))) == 2
+    shutil.rmtree(other)
+
+    def gc(*flags):
+        capsys.readouterr()
+        code = run_guarded(typer.main.get_command(app), ["gc", "--store", str(tmp_path / "store"), *flags])
+        return code, capsys.readouterr().out
+
+    code, out = gc("--dry-run")
+    assert code == 0 and "1 decoded dataset(s) whose files are gone" in out and len(entries(cache_root)) == 2
+    code, out = gc()
+    assert code == 0 and "1 decoded dataset(s)" in out
+    [kept] = entries(cache_root)
+    assert kept.with_name(kept.name + ".sources").exists()
+    assert str(folder) in kept.with_name(kept.name + ".sources").read_text()
+    load_dataset(f"imagefolder:{folder}")   # still served from the cache

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..cachefiles import cache_dir as _cache_dir, write_sources
 from ..fileio import fsync_dir
 from .dataset import Dataset
 
@@ -36,21 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def cache_dir(data_root: Path | None = None) -> Path:
-    """$LANDSCAPE_CACHE, else the platform's user cache folder (platformdirs; ~/.cache/landscape on
-    Linux). Never the data folder: that is the user's, often shared or read-only. (`data_root` is
-    accepted for callers of the old signature and not used.)"""
-    override = os.environ.get("LANDSCAPE_CACHE")
-    if override:
-        return Path(override).expanduser()
-    return user_cache_dir()
-
-
-def user_cache_dir() -> Path:
-    try:
-        from platformdirs import user_cache_path
-    except ImportError:   # platformdirs is a dependency; this keeps an odd install working
-        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "landscape"
-    return Path(user_cache_path("landscape"))
+    """$LANDSCAPE_CACHE, else the platform's user cache folder (see landscape/cachefiles.py).
+    (`data_root` is accepted for callers of the old signature and not used.)"""
+    return _cache_dir()
 
 
 def cached(name: str, sources: Sequence[str | Path], build: Callable[[], Dataset], directory: Path) -> Dataset:
@@ -67,6 +56,10 @@ def cached(name: str, sources: Sequence[str | Path], build: Callable[[], Dataset
         warnings.warn(f"could not cache {name} in {directory} ({err}); it will be decoded again next time "
                       f"(set LANDSCAPE_CACHE to a writable folder)", RuntimeWarning, stacklevel=2)
         return dataset
+    try:   # what `landscape gc` reads to tell an entry whose dataset is gone
+        write_sources(entry, [os.fspath(p) for p in sources])
+    except OSError as err:
+        log.info("could not record the sources of cache entry %s (%s)", entry, err)
     _remove_stale(directory, prefix, keep=entry)
     return dataset
 
@@ -129,6 +122,7 @@ def _remove_stale(directory: Path, prefix: str, keep: Path) -> None:
         for path in directory.glob(f"{prefix}-*.pt"):
             if path != keep:
                 path.unlink(missing_ok=True)
+                path.with_name(path.name + ".sources").unlink(missing_ok=True)
         for path in directory.glob(f".{prefix}-*.tmp"):
             if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
                 path.unlink(missing_ok=True)
