@@ -42,8 +42,13 @@ FAST = [
     (r"--pretrain-steps \S+", "--pretrain-steps 10it", "pre-train 10 iterations"),
     (r"--levels \d+", "--levels 1", "one IMP level"),
     (r"--runs \d+", "--runs 2", "two scoring runs"),
-    (r"--replicates \d+", "--replicates 1", "one replicate"),
+    (r"--replicates (?:[3-9]|\d\d+)\b", "--replicates 2", "at most two replicates (a pair, for blocks that compare r0 with r1)"),
     (r"-S\d+\b", "-S2", "... and the scores run's name says so"),
+    (r"--at 1ep", "--at 10it", "score at 10 iterations (within the 20)"),
+    (r"-at1ep-", "-at10it-", "... and the scores run's name says so"),
+    (r"--start \S+ --end \S+ --every \S+", "--start 2it --end 12it --every 2it", "prune within the 20 iterations"),
+    (r"(\w[\w-]*)@[2-9]\b", r"\1@1", "the one level there is"),
+    (r"--checkpoint-at 0,1ep,2ep,end", "--checkpoint-at 0,5it,10it,end", "checkpoints within the 20 iterations"),
 ]
 TRAINING = ("train", "imp", "scores", "diet", "siblings")
 
@@ -114,6 +119,11 @@ def run_shell(code: str, dry_make: bool) -> None:
     from landscape.cli.errors import run_guarded
     from landscape.cli.main import app
 
+    if "<<" in code:   # a here-document spans lines: the whole block goes to bash, as a reader pastes it
+        path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+        subprocess.run(["bash", "-euo", "pipefail", "-c", code], check=True, env={**os.environ, "PATH": path})
+        return
+
     for line in _lines(code):
         words = shlex.split(line, comments=True)
         env = {}
@@ -150,7 +160,11 @@ def run_block(lang: str, code: str, dry_make: bool) -> None:
     code = code.replace("../shared/data", str(SHARED))
     print(code)
     if lang == "python":
-        exec(compile(code, f"{README.name} block", "exec"), {"__name__": "__readme__"})
+        sys.path.insert(0, os.getcwd())   # as `python` run in the reader's folder: modules written there import
+        try:
+            exec(compile(code, f"{README.name} block", "exec"), {"__name__": "__readme__"})
+        finally:
+            sys.path.remove(os.getcwd())
     else:
         run_shell(code, dry_make)
 

@@ -16,7 +16,7 @@ import numpy as np
 from .curves import (FONT, MARKERS_UP_TO, MAX_POINTS, PALETTE, SPLIT_DASH, SPLIT_LABEL, SPLITS,  # noqa: F401
                      accuracy_figure, loss_figure, lr_figure)
 from .framework import HTML, Run, Section, Table, details, escape, section_for
-from .training_metrics import honest_metrics
+from .training_metrics import honest_curves, honest_metrics  # noqa: F401  (honest_curves: importable here as before)
 
 
 
