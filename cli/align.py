@@ -45,13 +45,6 @@ def _pct(value) -> str:
     return pct(value)
 
 
-def align_settings(args: dict, method: str):
-    from landscape.api.align import AlignSettings
-
-    return AlignSettings(method=method, seed=args["seed"], examples=args["examples"],
-                         max_passes=args["max_passes"], batch_size=args["batch_size"])
-
-
 def register(app: typer.Typer) -> None:
     """Add `align` to `app`."""
 
@@ -89,6 +82,7 @@ network is itself a reference: its run ID names π(B).
         """
         from landscape.api import TrainOptions
         from landscape.api.align import align as run_align
+        from landscape.calls.measure import align_settings
 
         options = TrainOptions(store=flags["store"], data_dir=flags["data_dir"], device=flags["device"], name=name)
         run = run_align(run_a, run_b, align_settings(flags, method), options)
@@ -173,4 +167,4 @@ def print_instability_align(run) -> None:
     console.print(table)
 
 
-__all__ = ["register", "print_aligned", "print_lmc_align", "print_instability_align", "ALIGN_FLAGS", "ALIGN_OWN_FLAGS", "align_settings"]
+__all__ = ["register", "print_aligned", "print_lmc_align", "print_instability_align", "ALIGN_FLAGS", "ALIGN_OWN_FLAGS"]

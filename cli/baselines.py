@@ -54,16 +54,17 @@ draws accuracy against weights remaining with every IMP, GMP and prune run of th
         """
         from landscape.cli import commands
         from landscape.api.prune import PruneInitConfig, prune as run_prune
+        from landscape.calls.training import base_config, controls as control_names
 
         from .progress import step_progress
 
         args = {**flags, "json": flags["json_"]}
-        config = PruneInitConfig(commands._base_config(args), method=method, scope=scope,
+        config = PruneInitConfig(base_config(args), method=method, scope=scope,
                                  examples_per_class=examples_per_class, iterations=iterations,
-                                 controls=commands._controls(controls), replicates=args["replicates"])
+                                 controls=control_names(controls), replicates=args["replicates"])
         densities = _floats(density, "--density")
         with step_progress(f"prune {method} {args['model']} on {args['dataset']}") as progress:
-            run = run_prune(config, densities, commands._options(args, progress))
+            run = run_prune(config, densities, commands.options(args, progress))
         print_prune(run, args["store"], args["json"])
 
 
@@ -122,6 +123,7 @@ before the end of training). The mask is saved with every checkpoint; a killed r
     ) -> None:
         """Gradual magnitude pruning during training (Zhu & Gupta 2017): one run, a cubic density schedule."""
         from landscape.api.gmp import final_density as density_of, gmp as run_gmp
+        from landscape.calls.training import base_config
         from landscape.cli import commands
         from landscape.train.config import GmpSpec
 
@@ -130,7 +132,7 @@ before the end of training). The mask is saved with every checkpoint; a killed r
         args = {**flags}
         spec = GmpSpec(final_density, start=start, end=end, every=every, initial_density=initial_density, scope=scope)
         with step_progress(f"gmp {args['model']} on {args['dataset']}") as progress:
-            runs = run_gmp(commands._base_config(args), spec, args["replicates"], commands._options(args, progress))
+            runs = run_gmp(base_config(args), spec, args["replicates"], commands.options(args, progress))
         rows = [{"id": r.id, "name": r.name, "path": str(r.path), "density": density_of(r),
                  "test_acc": r.metrics.get("final/test/acc")} for r in runs]
         if args["json_"]:

@@ -1,17 +1,18 @@
-"""What each command does once its flags are parsed: build the request, make one library call, print."""
+"""What each command does once its flags are parsed: make its one api call, print what it stored.
+
+The call itself (flags to configuration to api function) is landscape.calls, which a sweep's grid
+point makes too; this module adds only the progress display and the printing.
+"""
 from __future__ import annotations
 
 import math
 import sys
 import webbrowser
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-
-from landscape.errors import ConfigError
 
 from .progress import step_progress
 
@@ -23,27 +24,25 @@ def _pct(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}%"
 
 
-def _base_config(args: dict[str, Any], replicate: int = 0):
-    """The training configuration the flags describe, for replicate `replicate` (seeds shifted)."""
-    from landscape.train.config import recipe
+def call(name: str, args: dict[str, Any], progress=None, **hooks):
+    """`landscape NAME`'s api call for these flags (landscape.calls), telling notes as `note: ...`."""
+    from landscape.calls import run_call
 
-    milestones = tuple(m for m in (args["milestones"] or "").split(",") if m.strip()) or None
-    flat = {k: args[k] for k in ("steps", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                                 "schedule", "gamma", "warmup", "augment", "val_size", "split_seed", "init",
-                                 "width", "eval_every", "checkpoint_at")}
-    flat["eval_train"] = True if args.get("eval_train") else None
-    seed = args["seed"] + replicate
-    seeds = {k: (args[k] + replicate if args[k] is not None else seed) for k in ("init_seed", "data_seed", "augment_seed")}
-    return recipe(args["model"], args["dataset"], milestones=milestones, seed=seed, **seeds, **flat)
+    return run_call(name, args, progress, notify=note, **hooks)
 
 
-def _options(args: dict[str, Any], progress):
-    from landscape.api import TrainOptions
+def call_progress(name: str, args: dict[str, Any]):
+    """The progress display of `landscape NAME`, titled as landscape.calls titles the call."""
+    from landscape.calls import title
 
-    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args["population_path"], name=args["name"], progress=progress,
-                        wait_s=args["wait"] if args.get("wait") is not None else "default",
-                        rename=args.get("rename", False), notify=note)
+    return step_progress(title(name, args))
+
+
+def options(args: dict[str, Any], progress=None):
+    """Where and how to compute, for commands that are not a landscape.calls call (prune, gmp, import)."""
+    from landscape.calls import options as call_options
+
+    return call_options(args, progress, notify=note)
 
 
 def emit_json(runs) -> None:
@@ -75,115 +74,21 @@ def _print_runs(runs, store: str | None) -> None:
 
 
 def train(args: dict[str, Any]) -> None:
-    from landscape.api import train as train_runs
-    from landscape.store import Store
-    from landscape.train.config import StartFrom
-
-    if args["replicates"] < 1:
-        raise ConfigError(f"--replicates {args['replicates']} must be at least 1")
-    start = None
-    if args["start_from"]:
-        run_id, step = Store(args["store"]).resolve_checkpoint(args["start_from"])
-        start = StartFrom(run=run_id, step=step)
-    configs = [_base_config(args, r) for r in range(args["replicates"])]
-    if start:
-        configs = [replace(c, start=start).validate() for c in configs]
-    with step_progress(f"{args['model']} on {args['dataset']}") as progress:
-        runs = train_runs(configs, _options(args, progress))
+    with call_progress("train", args) as progress:
+        runs = call("train", args, progress)
     if args.get("json_"):
         return emit_json(runs)
     _print_runs(runs, args["store"])
 
 
-def _ticket_source(text: str, output: str, store: str | None):
-    """`RUN@LEVEL` as a TicketSource naming the run by its ID."""
-    from landscape.imp import TicketSource
-    from landscape.store import Store
-
-    run, sep, level = text.rpartition("@")
-    if not sep or not run or not level.strip().isdigit():
-        raise ConfigError(f"cannot read {text!r} as a ticket", "write RUN@LEVEL, e.g. 3f9a1c@5")
-    return TicketSource(run=Store(store).resolve(run), level=int(level), output=output)
-
-
-def _prune_config(args: dict[str, Any]):
-    from landscape.imp import PruneConfig
-
-    overrides = {}
-    for item in args.get("layer_fraction") or []:
-        name, sep, value = item.partition("=")
-        try:
-            overrides[name.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"cannot read --layer-fraction {item!r}", "write NAME=FRACTION, e.g. fc3.weight=0.1") from None
-    if args["output_fraction"] is not None:
-        overrides[_output_layer(args)] = args["output_fraction"]
-    exclude = tuple(e.strip() for e in (args.get("exclude") or "").split(",") if e.strip())
-    return PruneConfig(fraction=args["prune_fraction"], scope=args["scope"], criterion=args["criterion"],
-                       overrides=tuple(overrides.items()), exclude=exclude)
-
-
-def _output_layer(args: dict[str, Any]) -> str:
-    """The model's output layer: zoo models build anywhere, so 8x8 digits suffice; a network from
-    outside is built for the dataset it will train on."""
-    from landscape.data import data_root, load_dataset
-    from landscape.models import build_model, model_source
-
-    if model_source(args["model"]) is None:
-        return build_model(args["model"], (1, 8, 8), 10, seed=0).output_layer
-    data = load_dataset(args["dataset"], data_root(args["data_dir"]))
-    return build_model(args["model"], data.input_shape, data.num_classes, seed=0, init=args["init"],
-                       width=args["width"]).output_layer
-
-
-def _controls(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip() and c.strip() != "none")
-
-
-def _pretrained(ref: str, replicates: int, store: str | None) -> tuple[str, ...]:
-    """`--rewind-from`: a diet run (its pre-training runs) or a training run, one per replicate."""
-    from landscape.store import Store
-
-    run = Store(store).open(ref)
-    runs = run.section("pretrain")["runs"] if run.kind == "diet" else [run.id]
-    if len(runs) < replicates:
-        raise ConfigError(f"--rewind-from {ref} has {len(runs)} pre-trained run(s), not one per replicate "
-                          f"({replicates})", f"use --replicates {len(runs)}, or pre-train more replicates")
-    return tuple(runs[:replicates])
-
-
 def imp(args: dict[str, Any]) -> None:
-    from landscape.api.imp import imp as run_imp
-    from landscape.imp import ImpConfig
-
-    ticket = None
-    if args["ticket_from"]:
-        ticket = replace(_ticket_source(args["ticket_from"], args["transfer_output"], args["store"]),
-                         init=args["transfer_init"])
-    elif args["transfer_init"] != "ticket":
-        raise ConfigError("--transfer-init applies to a transferred ticket", "add --ticket-from RUN@LEVEL")
-    if args["rewind_from"] and args["rewind"].strip() not in ("0", "0it"):
-        raise ConfigError("--rewind and --rewind-from both say where tickets rewind to",
-                          "drop --rewind: with --rewind-from, tickets rewind to the end of the pre-training")
-    pretrained = _pretrained(args["rewind_from"], args["replicates"], args["store"]) if args["rewind_from"] else ()
-    if args.get("start_from"):
-        if args["rewind_from"] or args["rewind"].strip() not in ("0", "0it"):
-            raise ConfigError("--from already says where the dense run starts and tickets rewind to",
-                              "drop --rewind and --rewind-from")
-        from landscape.store import Store
-
-        pretrained = (Store(args["store"]).resolve(args["start_from"]),) * args["replicates"]
-    config = ImpConfig(train=_base_config(args), rewind=args["rewind"], controls=_controls(args["controls"]),
-                       replicates=args["replicates"], ticket_from=ticket, prune=_prune_config(args),
-                       pretrained=pretrained, retrain=args["retrain"], retrain_steps=args["retrain_steps"])
     printed: set[int] = set()
-    with step_progress(f"IMP {args['model']} on {args['dataset']}") as progress:
+    with call_progress("imp", args) as progress:
         def on_level(run, level: int) -> None:
             progress.line(level_line(run, level, args["store"]))
             printed.add(level)
 
-        run = run_imp(config, args["levels"], _options(args, progress),
-                      on_level=None if args.get("json_") else on_level)
+        [run] = call("imp", args, progress, on_level=None if args.get("json_") else on_level)
     if args.get("json_"):
         return emit_json(run)
     print_imp(run, args["store"], printed)
@@ -286,18 +191,9 @@ def fetch(name: str, data_dir: str | None, force: bool, mirror: str | None = Non
         out.print(str(p))
 
 
-def _scores_config(args: dict[str, Any], score: str):
-    from landscape.diet import ScoresConfig
-
-    return ScoresConfig(_base_config(args), method=score, at=args["at"], runs=args["runs"])
-
-
 def scores(args: dict[str, Any]) -> None:
-    from landscape.api.scores import scores as compute
-
-    config = _scores_config(args, args["score"])
-    with step_progress(f"{args['score']} scores, {args['model']} on {args['dataset']}") as progress:
-        run = compute(config, _options(args, progress))
+    with call_progress("scores", args) as progress:
+        [run] = call("scores", args, progress)
     if args.get("json_"):
         return emit_json(run)
     print_scores(run, args["store"])
@@ -319,26 +215,15 @@ def print_scores(run, store_dir: str | None) -> None:
 
 
 def diet(args: dict[str, Any]) -> None:
-    from landscape.api.diet import DietRequest, ImpPlan, diet as run_diet
     from landscape.store import Store
 
-    from .diet import parse_offset
-
-    imp_plan = ImpPlan(levels=args["levels"], prune=_prune_config(args), controls=_controls(args["controls"])) \
-        if args["then_imp"] else None
-    request = DietRequest(subset=args["subset"], size=args["size"], fraction=args["fraction"],
-                          offset=parse_offset(args["offset"]), balanced=args["balanced"], seed=args["subset_seed"],
-                          pretrain_steps=args["pretrain_steps"], score=args["score"], scores_from=args["scores_from"],
-                          score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"],
-                          then_imp=imp_plan)
     printed: set[int] = set()
-    with step_progress(f"diet {args['subset']} {args['model']} on {args['dataset']}") as progress:
+    with call_progress("diet", args) as progress:
         def on_level(imp_run, level: int) -> None:
             progress.line(level_line(imp_run, level, args["store"]))
             printed.add(level)
 
-        run = run_diet(_base_config(args), request, _options(args, progress),
-                       on_level=None if args.get("json_") else on_level)
+        [run] = call("diet", args, progress, on_level=None if args.get("json_") else on_level)
     if args.get("json_"):
         return emit_json(run)
     s, p = run.section("subset"), run.section("pretrain")

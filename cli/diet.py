@@ -1,7 +1,7 @@
 """The data-diet commands: `landscape scores` and `landscape diet`.
 
-`register(app)` adds them to the main typer app. Each parses its flags, makes one call into
-`landscape.api.scores` or `landscape.api.diet`, and prints what the stored run holds.
+`register(app)` adds them to the main typer app. Each parses its flags, makes its one call
+(landscape.calls: `landscape.api.scores` or `landscape.api.diet`), and prints what the stored run holds.
 """
 from __future__ import annotations
 
@@ -97,17 +97,3 @@ pre-trains from IMP replicate r's θ0. Without --then-imp, run IMP later with `l
         from landscape.cli import commands
 
         commands.diet({**flags, **{k: v for k, v in locals().items() if k not in ("flags", "commands")}})
-
-
-def parse_offset(text: str) -> int | float:
-    """`500` as 500 examples; `10%` as the fraction 0.1."""
-    from landscape.errors import ConfigError
-
-    value = text.strip()
-    try:
-        if value.endswith("%"):
-            return float(value[:-1]) / 100
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"cannot read --offset {text!r}", "write a count (500) or a percentage (10%)") from None
-

@@ -67,10 +67,11 @@ then: `landscape lmc theirs mine`, `landscape imp --from theirs ...`, `landscape
         start and rewind point (`imp --from RUN`). The training flags say how runs started from it train.
         """
         from landscape.api.imported import import_network
+        from landscape.calls.training import base_config
 
-        from .commands import _base_config, _options, _pct
+        from .commands import _pct, options
 
-        run = import_network(file, _base_config(flags), _options(flags, None))
+        run = import_network(file, base_config(flags), options(flags))
         m = run.metrics
         typer.echo(f"{run.id} {run.name}: imported {file} as {flags['model']} on {flags['dataset']}: "
                    f"test acc {_pct(m.get('final/test/acc'))}, val acc {_pct(m.get('final/val/acc'))} -> {run.path}")

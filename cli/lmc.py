@@ -1,12 +1,12 @@
 """The linear-mode-connectivity commands: `landscape siblings`, `landscape lmc`, `landscape instability`.
 
-`register(app)` adds them to the main typer app. Each parses its flags, makes one call into
-`landscape.api.lmc` (and siblings, instability) and prints what the stored run holds (so a reused result prints the same).
+`register(app)` adds them to the main typer app. Each parses its flags, makes its one call (landscape.calls:
+`landscape.api.lmc`, siblings, instability) and prints what the stored run holds (so a reused result prints the same).
 """
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -49,24 +49,6 @@ LMC_FLAGS = [
 ]
 
 
-def _settings(args: dict[str, Any]):
-    from landscape.api.lmc import LmcSettings
-
-    return LmcSettings(**{k: args[k] for k in ("points", "train_subset", "seed", "bn_recompute", "bn_batches",
-                                               "batch_size", "per_example", "example_threshold", "alpha_chunk",
-                                               "method")})
-
-
-def _options(args: dict[str, Any], progress=None):
-    from landscape.api import TrainOptions
-
-    from .commands import note
-
-    return TrainOptions(store=args["store"], data_dir=args["data_dir"], device=args["device"],
-                        path=args.get("population_path", "auto"), name=args.get("name"), progress=progress,
-                        rename=args.get("rename", False), notify=note)
-
-
 def register(app: typer.Typer) -> None:
     """Add `siblings`, `lmc` and `instability` to `app`."""
 
@@ -96,14 +78,11 @@ starting point (the dense run at the rewind step, under the level's mask).
         differ only in their data-order and augmentation seeds. Each is a training run whose parent
         is the run it started from. Rerunning reuses finished siblings and resumes interrupted ones.
         """
-        from landscape.api.siblings import siblings as spawn
+        from .commands import _print_runs, call, call_progress
 
-        from .commands import _print_runs
-        from .progress import step_progress
-
-        args = {**flags, "name": name}
-        with step_progress(f"{count} siblings from {source}") as progress:
-            runs = spawn(source, count, _options(args, progress))
+        args = {**flags, "source": source, "count": count, "name": name}
+        with call_progress("siblings", args) as progress:
+            runs = call("siblings", args, progress)
         if args["json_"]:
             from .commands import emit_json
 
@@ -157,16 +136,20 @@ starting point (the dense run at the rewind step, under the level's mask).
         With masks, each endpoint is masked by its own mask. The result is stored as a run of kind
         lmc; asking again for the same request reuses it.
         """
-        from landscape.api.lmc import lmc as run_lmc
+        from landscape.calls import title
 
-        from .commands import emit_json
+        from .align import print_lmc_align
+        from .commands import call, emit_json
         from .progress import busy
 
-        args = {**flags, "name": name}
-        if align is not None or repair:
-            return _lmc_align(run_a, run_b, align, repair, args)
-        with busy(f"LMC {run_a} – {run_b}"):
-            run = run_lmc(run_a, run_b, _settings(args), _options(args))
+        args = {**flags, "run_a": run_a, "run_b": run_b, "name": name, "align": align, "repair": repair}
+        if align is not None or repair:  # its own table (and no --json, as before)
+            [run] = call("lmc", args)
+            print_lmc_align(run)
+            out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
+            return
+        with busy(title("lmc", args)):
+            [run] = call("lmc", args)
         if args["json_"]:
             return emit_json(run)
         print_lmc(run, args["example_threshold"])
@@ -210,48 +193,22 @@ starting point (the dense run at the rewind step, under the level's mask).
         instability. With --find-onset, only the steps a bisection needs are measured (it assumes
         that once stable, the network stays stable). Rerunning reuses every measured step.
         """
-        from landscape.api.instability import instability as analyse
+        from .align import print_instability_align
+        from .commands import call, call_progress, emit_json
 
-        from .progress import step_progress
-
-        args = {**flags, "name": name}
-        steps = [s.strip() for s in (at or "").split(",") if s.strip()]
-        with step_progress(f"instability of {run}") as progress:
-            result = analyse(run, steps, siblings=siblings, find_onset=find_onset, threshold=threshold,
-                             settings=_settings(args), options=_options(args, progress),
-                             on_point=None if args["json_"] else
-                             lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
-        if args["json_"]:
-            from .commands import emit_json
-
+        args = {**flags, "run": run, "at": at, "siblings": siblings, "find_onset": find_onset, "threshold": threshold,
+                "name": name, "align": align}
+        quiet = args["json_"]
+        with call_progress("instability", args) as progress:
+            # --json prints the analysis alone, unaligned (as it always has)
+            [result] = call("instability", {**args, "align": None} if quiet else args, progress,
+                            on_measured=None if quiet else print_instability,
+                            on_point=None if quiet else lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
+        if quiet:
             return emit_json(result)
-        print_instability(result)
         if align is not None:
-            result = _instability_align(result, align, args)
+            print_instability_align(result)
         out().print(f"next: landscape report {result.id}" + (f" --store {args['store']}" if args["store"] else ""))
-
-
-def _instability_align(result, method: str, args: dict[str, Any]):
-    from landscape.api.instability_align import align_instability
-
-    from .align import align_settings, print_instability_align
-
-    aligned = align_instability(result, method, align_settings(args, method), _options(args))
-    print_instability_align(aligned)
-    return aligned
-
-
-def _lmc_align(run_a: str, run_b: str, method: str | None, repair: bool, args: dict[str, Any]) -> None:
-    from landscape.api.align import lmc_aligned
-    from landscape.errors import ConfigError
-
-    from .align import align_settings, print_lmc_align
-
-    if method is None:
-        raise ConfigError("--repair corrects the aligned path: it needs --align", "add --align weights (or activations)")
-    run = lmc_aligned(run_a, run_b, method, repair, _settings(args), align_settings(args, method), _options(args))
-    print_lmc_align(run)
-    out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def start(*args, env=None, stderr=subprocess.PIPE):
 
 
 def _run_id(flags: list[str]) -> str:
-    from landscape.cli.commands import _base_config
+    from landscape.calls.training import base_config
     from landscape.cli.flags import TRAIN_FLAGS
 
     args = {p.name: p.default for p in TRAIN_FLAGS}
@@ -46,7 +46,7 @@ def _run_id(flags: list[str]) -> str:
     args["batch_size"] = int(args["batch_size"]) if args["batch_size"] is not None else None
     from landscape.api.train import load_for, resolve_val_size
 
-    config = _base_config(args).validate()
+    config = base_config(args).validate()
     return resolve_val_size(config, load_for(config, None)).run_id()
 
 

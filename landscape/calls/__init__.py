@@ -1,12 +1,13 @@
-"""Each command's flags as one call into the api: the mapping that `landscape CMD` and a sweep share.
+"""Each command's flags as one call into the api: the one mapping `landscape CMD` and a sweep share.
 
-A grid point of `landscape sweep` is parsed into the flags dictionary a command line gives (the
-CLI's own parser, see sweep/flags.py), and `run_call(command, flags)` makes the api call those flags
-ask for and returns the runs it stored. The CLI modules (cli/commands.py, cli/lmc.py) build the same
-calls themselves and also print; every flag they read must be read here too (tests/test_sweep.py
-checks the mapping against them). `check_call` builds and validates the request
-without computing anything; `predict_runs` names the runs a call will store, when that is known
-beforehand (train, imp, scores), so a sweep can key its tasks by run ID and skip what is stored.
+The CLI (cli/) parses a command line into a flags dictionary and calls `run_call(command, flags)`;
+a grid point of `landscape sweep` is parsed into the same dictionary by the same parser (see
+sweep/flags.py) and makes the same call on a Dask worker. Every flag's translation (defaults left to
+the api, refusals, config building) lives here once; the CLI only adds progress and printing, which
+it passes in as hooks (`notify`, `on_level`, `on_point`, `on_measured`). `check_call` builds and
+validates the request without computing anything; `predict_runs` names the runs a call will store,
+when that is known beforehand (train, imp, scores), so a sweep can key its tasks by run ID and skip
+what is stored.
 """
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ Progress = Callable[[int, int], None]
 class Command:
     """What a command does with its flags."""
 
-    run: Callable[..., list]                    # (flags, progress, **hooks) -> stored runs
+    run: Callable[..., list]                    # (flags, progress, notify=..., **hooks) -> stored runs
     check: Callable[[Flags], None]              # raises a UserError if the call would be refused
     predict: Callable[[Flags], list[str] | None] | None = None  # the run IDs it stores, when knowable
     complete: Callable[[Any, list[str], Flags], bool] | None = None  # (store, ids, flags): nothing to do
-    title: Callable[[Flags], str] = lambda flags: ""
+    title: Callable[[Flags], str] = lambda flags: ""  # what the progress display calls the work
     shares: Callable[[Flags], list[str]] | None = None  # runs it needs that other requests may need too
 
 
@@ -51,8 +52,16 @@ def command(name: str) -> Command:
 
 
 def run_call(name: str, flags: Flags, progress: Progress | None = None, **hooks) -> list:
-    """Make the api call that `landscape NAME` makes with these flags; return the runs it stored."""
+    """Make the api call that `landscape NAME` makes with these flags; return the runs it stored.
+
+    `hooks` are the command's own callbacks (`notify` for every command: what to do with a note
+    such as a name added to a run; imp, diet: `on_level`; instability: `on_point`, `on_measured`)."""
     return command(name).run(flags, progress, **hooks)
+
+
+def title(name: str, flags: Flags) -> str:
+    """What the call is, in a few words: `landscape NAME`'s progress line."""
+    return command(name).title(flags)
 
 
 def check_call(name: str, flags: Flags) -> None:
@@ -74,22 +83,24 @@ def stored_complete(name: str, flags: Flags, store, run_ids: list[str] | None) -
     return all(store.exists(i) and store.open(i).complete for i in run_ids)
 
 
-def options(flags: Flags, progress: Progress | None = None):
-    """Where and how to compute (store, data, device, layout, name): the same for every command."""
+def options(flags: Flags, progress: Progress | None = None, notify: Callable[[str], None] | None = None):
+    """Where and how to compute (store, data, device, layout, name): the same for every command.
+
+    Commands without a flag (lmc has no --population-path or --wait) get the api's default."""
     from ..api import TrainOptions
 
     return TrainOptions(store=flags.get("store"), data_dir=flags.get("data_dir"), device=flags.get("device", "auto"),
                         path=flags.get("population_path", "auto"), name=flags.get("name"), progress=progress,
                         wait_s=flags["wait"] if flags.get("wait") is not None else "default",
-                        rename=flags.get("rename", False), notify=note)
+                        rename=flags.get("rename", False), notify=notify or note)
 
 
 def note(text: str) -> None:
-    """What the CLI prints as `note: ...` on stderr (a name added to a run...): a worker's log line."""
+    """`note: ...` on stderr (a name added to a run...): a worker's log line; the CLI passes its own."""
     import sys
 
     print(f"note: {text}", file=sys.stderr, flush=True)
 
 
-__all__ = ["Command", "commands", "command", "run_call", "check_call", "predict_runs", "stored_complete", "options",
-           "shared_runs"]
+__all__ = ["Command", "commands", "command", "run_call", "title", "check_call", "predict_runs", "stored_complete",
+           "options", "shared_runs"]

@@ -56,17 +56,18 @@ def train_configs(args: Flags) -> list:
 
     if args["replicates"] < 1:
         raise ConfigError(f"--replicates {args['replicates']} must be at least 1")
-    configs = [base_config(args, r) for r in range(args["replicates"])]
-    if args.get("start_from"):
+    start = None
+    if args.get("start_from"):  # read first: a --from the store lacks is the error to report
         run_id, step = Store(args["store"]).resolve_checkpoint(args["start_from"])
-        configs = [replace(c, start=StartFrom(run=run_id, step=step)) for c in configs]
-    return [c.validate() for c in configs]
+        start = StartFrom(run=run_id, step=step)
+    configs = [base_config(args, r) for r in range(args["replicates"])]
+    return [(replace(c, start=start) if start else c).validate() for c in configs]
 
 
-def _train(args: Flags, progress=None) -> list:
+def _train(args: Flags, progress=None, notify=None) -> list:
     from ..api import train
 
-    return train(train_configs(args), options(args, progress))
+    return train(train_configs(args), options(args, progress, notify))
 
 
 def _train_ids(args: Flags) -> list[str]:
@@ -159,10 +160,10 @@ def imp_config(args: Flags):
                      retrain=args.get("retrain", "weight-rewind"), retrain_steps=args.get("retrain_steps"))
 
 
-def _imp(args: Flags, progress=None) -> list:
+def _imp(args: Flags, progress=None, notify=None, on_level=None) -> list:
     from ..api.imp import imp
 
-    return [imp(imp_config(args), args["levels"], options(args, progress))]
+    return [imp(imp_config(args), args["levels"], options(args, progress, notify), on_level=on_level)]
 
 
 def _check_imp(args: Flags) -> None:
@@ -204,10 +205,10 @@ def scores_config(args: Flags, score: str):
     return ScoresConfig(base_config(args), method=score, at=args["at"], runs=args["runs"])
 
 
-def _scores(args: Flags, progress=None) -> list:
+def _scores(args: Flags, progress=None, notify=None) -> list:
     from ..api.scores import scores
 
-    return [scores(scores_config(args, args["score"]), options(args, progress))]
+    return [scores(scores_config(args, args["score"]), options(args, progress, notify))]
 
 
 def _scores_ids(args: Flags) -> list[str]:
@@ -237,10 +238,11 @@ def diet_request(args: Flags):
                        score_at=args["at"], score_runs=args["runs"], replicates=args["replicates"], then_imp=plan)
 
 
-def _diet(args: Flags, progress=None) -> list:
+def _diet(args: Flags, progress=None, notify=None, on_level=None) -> list:
     from ..api.diet import diet
 
-    return [diet(base_config(args), diet_request(args), options(args, progress))]
+    request = diet_request(args)  # first: its refusals (--offset...) are the ones to report
+    return [diet(base_config(args), request, options(args, progress, notify), on_level=on_level)]
 
 
 def _check_diet(args: Flags) -> None:
