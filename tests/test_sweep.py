@@ -431,21 +431,16 @@ def test_the_experiment_sweep_files_read_as_intended():
     assert cifar.stages[0].options["width"] < 1
 
 
-def test_a_grid_point_maps_the_flags_main_added_as_the_command_line_does(tmp_path):
-    """The CLI modules build their api calls themselves; landscape.calls must read every flag they read."""
+def test_a_grid_point_s_flags_build_the_request_the_command_line_asks_for(tmp_path):
     from landscape.calls import check_call, options, predict_runs
     from landscape.calls.training import base_config, imp_config
-    from landscape.cli import commands
     from landscape.sweep.flags import parse_flags
 
     store = str(tmp_path / "s")
     flags = parse_flags("train", {**TINY, "eval_train": True, "wait": 3, "rename": True, "name": "x", "store": store})
-    assert base_config(flags) == commands._base_config(flags)
     assert base_config(flags) != base_config({**flags, "eval_train": False})
-    ours, cli = options(flags), commands._options(flags, None)
-    for field in ("store", "data_dir", "device", "path", "name", "wait_s", "rename"):
-        assert getattr(ours, field) == getattr(cli, field), field
-    assert (ours.wait_s, ours.rename) == (3, True)
+    where = options(flags)
+    assert (where.store, where.name, where.wait_s, where.rename, where.path) == (store, "x", 3, True, "auto")
 
     point = {**TINY, "levels": 1, "store": store}
     finetune = parse_flags("imp", {**point, "retrain": "finetune", "retrain_steps": "6it"})
@@ -455,3 +450,81 @@ def test_a_grid_point_maps_the_flags_main_added_as_the_command_line_does(tmp_pat
         check_call("imp", parse_flags("imp", {**point, "transfer_init": "trained"}))
     with pytest.raises(ConfigError, match="--repair"):
         check_call("lmc", parse_flags("lmc", {"run_a": "a", "run_b": "b", "repair": True, "store": store}))
+
+
+# Each swept command with its required options and some others off their defaults.
+SWEPT = {
+    "train": {**TINY, "from": "p:6it", "eval_train": True, "wait": 3, "name": "x", "replicates": 2},
+    "imp": {**TINY, "levels": 2, "retrain": "finetune", "retrain_steps": "6it", "from": "p",
+            "layer_fraction": ["fc1.weight=0.5", "fc2.weight=0.3"]},
+    "scores": {**TINY, "score": "grand", "at": "6it", "runs": 3},
+    "diet": {**TINY, "subset": "hard", "fraction": 0.5, "then_imp": True, "offset": "10%", "balanced": False},
+    "siblings": {"from": "p:6it", "count": 3, "name": "s", "population_path": "loop"},
+    "lmc": {"run_a": "a", "run_b": "b", "align": "weights", "repair": True, "points": 5, "per_example": True},
+    "instability": {"run": "p", "at": "0,6it", "siblings": 3, "find_onset": True, "align": "activations"},
+}
+REQUIRED = {"siblings": ("from",), "lmc": ("run_a", "run_b"), "instability": ("run",)}
+
+
+def test_the_command_line_and_a_grid_point_hand_the_same_flags_to_the_same_call(tmp_path, monkeypatch):
+    """The CLI is a parser in front of landscape.calls: what it passes on is what a sweep passes on."""
+    from dataclasses import replace
+
+    from landscape.calls import measure, training
+    from landscape.cli.main import main
+    from landscape.sweep.flags import parse_flags, sweepable, to_argv
+
+    assert sorted(SWEPT) == sweepable()
+    seen = []
+
+    def record(flags, progress=None, **hooks):
+        seen.append((flags, hooks))
+        raise ConfigError("recorded", "the test stops here")
+
+    for table in (training.COMMANDS, measure.COMMANDS):
+        for name, command in list(table.items()):
+            monkeypatch.setitem(table, name, replace(command, run=record))
+    for name, options in SWEPT.items():
+        point = {**options, "store": str(tmp_path / "s")}
+        with pytest.raises(SystemExit) as exit_:
+            main([name, *to_argv(name, point)])
+        assert exit_.value.code == 2
+        flags, hooks = seen.pop()
+        assert flags == parse_flags(name, point), name
+        assert "notify" in hooks, name  # notes go through the CLI's console
+
+
+def test_every_flag_of_a_swept_command_is_a_sweep_option_by_its_name():
+    """`landscape sweep` takes each command's flags by their long name: a flag added later is sweepable."""
+    import typer
+
+    from landscape.cli.main import app
+    from landscape.sweep.flags import parse_flags, sweepable
+
+    group = typer.main.get_command(app)
+    for name in sweepable():
+        required = {key: "x" for key in REQUIRED.get(name, ())}
+        for param in group.commands[name].params:
+            long = next((o for o in param.opts if o.startswith("--")), None)
+            if long is None:
+                continue
+            if param.is_flag:
+                value, expected = not param.default, (not param.default,)
+            elif param.multiple:
+                value, expected = ["a=1", "b=2"], (["a=1", "b=2"],)
+            else:  # 7 reads as an int, a float or a string alike
+                value, expected = 7, (7, "7")
+            parsed = parse_flags(name, {**required, long[2:]: value})
+            assert parsed[param.name] in expected, (name, long)
+
+
+def test_every_swept_command_builds_its_request_from_its_default_flags(tmp_path):
+    """The calls read only flags the command has: its defaults (and required options) pass the checks."""
+    from landscape.calls import check_call
+    from landscape.sweep.flags import parse_flags, sweepable
+
+    for name in sweepable():
+        point = {key: "x" for key in REQUIRED.get(name, ())} or dict(TINY)
+        if name == "diet":
+            point["fraction"] = 0.5
+        check_call(name, parse_flags(name, {**point, "store": str(tmp_path / "s")}))
