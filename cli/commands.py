@@ -81,14 +81,21 @@ def train(args: dict[str, Any]) -> None:
     _print_runs(runs, args["store"])
 
 
-def imp(args: dict[str, Any]) -> None:
+def _call_printing_levels(name: str, args: dict[str, Any]):
+    """imp, diet: the call, printing each IMP level's figures as it is recorded (not with --json).
+    Returns the run and the levels printed."""
     printed: set[int] = set()
-    with call_progress("imp", args) as progress:
-        def on_level(run, level: int) -> None:
-            progress.line(level_line(run, level, args["store"]))
+    with call_progress(name, args) as progress:
+        def on_level(imp_run, level: int) -> None:
+            progress.line(level_line(imp_run, level, args["store"]))
             printed.add(level)
 
-        [run] = call("imp", args, progress, on_level=None if args.get("json_") else on_level)
+        [run] = call(name, args, progress, on_level=None if args.get("json_") else on_level)
+    return run, printed
+
+
+def imp(args: dict[str, Any]) -> None:
+    run, printed = _call_printing_levels("imp", args)
     if args.get("json_"):
         return emit_json(run)
     print_imp(run, args["store"], printed)
@@ -217,13 +224,7 @@ def print_scores(run, store_dir: str | None) -> None:
 def diet(args: dict[str, Any]) -> None:
     from landscape.store import Store
 
-    printed: set[int] = set()
-    with call_progress("diet", args) as progress:
-        def on_level(imp_run, level: int) -> None:
-            progress.line(level_line(imp_run, level, args["store"]))
-            printed.add(level)
-
-        [run] = call("diet", args, progress, on_level=None if args.get("json_") else on_level)
+    run, printed = _call_printing_levels("diet", args)
     if args.get("json_"):
         return emit_json(run)
     s, p = run.section("subset"), run.section("pretrain")
