@@ -81,6 +81,8 @@ def test_members_follow_their_imp_run_with_all(store):
     names = [r["name"] for r in list_runs(store, Filters(all=True)).rows if r["kind"] in ("imp", "train")]
     assert names == ["fc", "fc-L0-dense-r0", "fc-L1-ticket-r0", "fc-L1-reinit-r0", "fc-L2-ticket-r0", "killed"]
     assert {r["imp"] for r in list_runs(store, Filters(all=True, name="fc-*")).rows} == {"1111" * 3}
+    assert [r["name"] for r in store.ls(kind="imp")] == ["fc"]   # the notebook API
+    assert len(store.ls(all=True, name="fc-L1-*")) == 2 and store.ls(name="fc-L1-*") == []
 
 
 def test_a_summary_line_without_the_listing_facts_is_read_from_hdf5(store):

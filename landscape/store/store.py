@@ -166,6 +166,13 @@ class Store:
         """Every run, oldest first; damaged files are listed with status 'damaged' (never raised)."""
         return sorted((summarize(path) for path in self._files()), key=lambda r: (r.created, r.id))
 
+    def ls(self, **filters: Any) -> list[dict[str, Any]]:
+        """The rows `landscape ls --json` prints, filtered as its flags do: kind=, model=, dataset=,
+        name= (a glob), status=, all= (IMP member runs too). See listing.py for the keys."""
+        from .listing import Filters, list_runs
+
+        return list_runs(self, Filters(**filters)).rows
+
     def resolve(self, ref: str) -> str:
         """A run ID from an ID, a unique ID prefix, or a unique name."""
         ref = ref.strip()
