@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from landscape.api.refs import ROLES
 from landscape.cli.errors import run_guarded
 from landscape.cli.main import app
 from landscape.store import Store
-from landscape.store.files import USER_BLOCK, _parse_header, seal
+from landscape.store.files import USER_BLOCK, _parse_header, _write_sealed
 from landscape.store.listing import MEMBER_ROLES, Filters, list_runs
 
 TRAIN = {"model": {"name": "lenet_300_100"}, "data": {"dataset": "mnist"}}
@@ -55,6 +56,14 @@ def store(tmp_path) -> Store:
     return s
 
 
+def drop_listing(path: Path) -> None:
+    """Reseal a run file with the summary line runs had before it carried the listing facts."""
+    data = path.read_bytes()
+    line = json.loads(_parse_header(data[:USER_BLOCK])[1])
+    del line["listing"]
+    _write_sealed(path, memoryview(data), json.dumps(line, separators=(",", ":")))
+
+
 def rows(store: Store, **filters) -> dict[str, dict]:
     return {r["name"]: r for r in list_runs(store, Filters(**filters)).rows}
 
@@ -91,10 +100,7 @@ def test_a_summary_line_without_the_listing_facts_is_read_from_hdf5(store):
     for s in store.list():
         if s.listing is None:
             continue
-        head = s.path.read_bytes()[:USER_BLOCK]
-        line = json.loads(_parse_header(head)[1])
-        del line["listing"]
-        seal(s.path, json.dumps(line, separators=(",", ":")))
+        drop_listing(s.path)
     assert all(s.listing is None for s in store.list() if not s.damaged)
     assert list_runs(store, Filters(all=True)).rows == before
 
@@ -112,10 +118,7 @@ def test_long_names_are_shortened_never_wrapped(tmp_path, capsys):
 
 def test_ls_with_filters_does_not_import_torch(store):
     """Neither the summary line nor the HDF5 fallback needs torch."""
-    path = store.path_for("2222" * 3)
-    line = json.loads(_parse_header(path.read_bytes()[:USER_BLOCK])[1])
-    del line["listing"]
-    seal(path, json.dumps(line, separators=(",", ":")))
+    drop_listing(store.path_for("2222" * 3))
     code = ("import sys, json, io, contextlib, typer\nfrom landscape.cli.main import app\n"
             "from landscape.cli.errors import run_guarded\nbuf = io.StringIO()\n"
             "with contextlib.redirect_stdout(buf):\n"
