@@ -21,8 +21,11 @@ _COMMON = [
     _flag("seed", int, 0, "Seed of the example sample, the probes / directions and the BatchNorm sample."),
     _flag("bn_batches", int, 10, "Training batches BatchNorm statistics are recomputed over (with --bn-recompute)."),
     _flag("batch_size", int, 1000, "Examples per pass."),
-    _flag("json", bool, False, "Print one JSON object (run ID, settings, results) instead of tables.", "--json"),
+    _flag("json_", bool, False, "Print one JSON object (run ID, settings, results) instead of tables.", "--json"),
 ]
+# The shared flags less their own --json (the run as `show --json` prints it): two options named
+# --json on one command leave click parsing only the last, and this command's --json was ignored.
+_WHERE_GEOMETRY = [p for p in _WHERE if p.name != "json_"]
 
 
 def _examples(text: str) -> int | None:
@@ -62,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
 {REFERENCES} A whole IMP run (`IMP`, no level) measures every level's ticket and controls.
 """)
-    @with_flags([_EXAMPLES] + _COMMON + _WHERE)
+    @with_flags([_EXAMPLES] + _COMMON + _WHERE_GEOMETRY)
     def hessian(
         ref: Annotated[str, typer.Argument(help="The network (any lmc reference), or a whole IMP run.",
                                            show_default=False)],
@@ -106,7 +109,7 @@ def register(app: typer.Typer) -> None:
             save_vectors=save_vectors)
         with step_progress(f"hessian of {ref}") as progress:
             run = measure(ref, settings, _options(args, progress))
-        if args["json"]:
+        if args["json_"]:
             print(json.dumps(hessian_json(run)))
             return
         print_hessian(run)
@@ -128,7 +131,7 @@ def register(app: typer.Typer) -> None:
 `IMP@L:0`, the ticket `IMP@L`, the dense network `IMP@0`); `--trajectory RUN` the two leading PCA
 directions of RUN's checkpoints, with the path over them.
 """)
-    @with_flags([_EXAMPLES] + _COMMON + _WHERE)
+    @with_flags([_EXAMPLES] + _COMMON + _WHERE_GEOMETRY)
     def surface(
         ref: Annotated[Optional[str], typer.Argument(help="The network at the centre (random directions).",
                                                      show_default=False)] = None,
@@ -172,7 +175,7 @@ directions of RUN's checkpoints, with the path over them.
         with step_progress("surface") as progress:
             run = evaluate(ref, plane=plane, trajectory=trajectory, settings=settings,
                            options=_options(args, progress))
-        if args["json"]:
+        if args["json_"]:
             print(json.dumps(surface_json(run)))
             return
         print_surface(run)

@@ -35,6 +35,30 @@ def test_every_command_has_help_with_an_example(command):
     assert "Example" in out and "landscape" in out
 
 
+def test_no_command_declares_an_option_twice():
+    """Two options with one name on a command: click parses only the last one, and the other is
+    silently ignored (`hessian --json` and `surface --json` printed tables this way)."""
+    import typer.main
+
+    from landscape.cli.main import app
+
+    def commands(cmd, path=()):
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            yield " ".join(path), cmd
+        for name, sub in (subs or {}).items():
+            yield from commands(sub, (*path, name))
+
+    found = list(commands(typer.main.get_command(app)))
+    assert len(found) > 20 and any(name == "hessian" for name, _ in found)
+    twice = {}
+    for name, cmd in found:
+        opts = [o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")]
+        if len(opts) != len(set(opts)):
+            twice[name] = sorted({o for o in opts if opts.count(o) > 1})
+    assert not twice, twice
+
+
 def test_train_show_ls_report(tmp_path):
     store = tmp_path / "store"
     out = landscape("train", *SMALL, "--store", str(store), check=0).stdout

@@ -39,8 +39,6 @@ def store(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.xfail(reason="after the merges, `hessian IMP --json` prints more than one JSON document "
-                          "(open bug, see the closing note)", strict=False)
 def test_hessian_of_a_whole_imp_run_is_stored_reused_and_reported(store, capsys):
     run = hessian("imp", store=str(store), **CHEAP)
     networks = read_networks(run)

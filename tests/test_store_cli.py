@@ -129,9 +129,6 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.xfail(reason="after the merges, h5py crashes the process (exit -11) when a part file hits ENOSPC "
-                          "on the tmpfs; the one-line error path needs the part write closed before h5py "
-                          "flushes (open bug, see the closing note)", strict=False)
 def test_a_full_disk_is_one_line_and_keeps_the_last_state(tmp_path):
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, "3m"):

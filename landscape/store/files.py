@@ -1,12 +1,13 @@
 """Sealed, atomically written files and the per-run writer lock.
 
 HDF5 has no journal: a process killed in the middle of a write can leave a file that no longer
-opens. So a store file is never modified in place: it is written whole under a temporary name
-beside its final one, sealed, flushed to disk and renamed over the final name (`os.replace` is
+opens. So a store file is never modified in place: it is built whole in memory, written under a
+temporary name beside its final one by plain Python file I/O (so a full disk is an OSError, never a
+failure inside HDF5's C flush), sealed, flushed to disk and renamed over the final name (`os.replace` is
 atomic on POSIX). A kill at any instant leaves the old file or the new one, both complete; a stray
 temporary file is removed by the next writer of the run, or by `landscape gc`.
 
-Sealing: a file of format 2 starts with a 512-byte HDF5 user block (space HDF5 reserves for the
+Sealing: a file of format 2 starts with a 4096-byte HDF5 user block (space HDF5 reserves for the
 application and never reads) holding the SHA-256 of every byte after it. Any damage anywhere in the
 file — data, attributes, HDF5's own metadata, the seal itself — is a mismatch on read. Files of
 format 1 (stores written before the seal) have no user block and are read unverified.
@@ -56,19 +57,18 @@ def _digest(summary: bytes):
     return hashlib.sha256(summary + b"\n")
 
 
-def seal(path: Path, summary: str = "") -> str:
-    """Write the digest of `summary` and of `path`'s contents after its user block into the user block."""
+def _write_sealed(path: Path, image: memoryview, summary: str = "") -> str:
+    """Write the HDF5 file `image` (built in memory, its user block still blank) to `path`, with the
+    digest of `summary` and of everything after the user block sealed into that block."""
     line = summary.encode()
     if len(line) > MAX_SUMMARY or b"\n" in line:
         line = b""
     digest = _digest(line)
-    with open(path, "r+b") as f:
-        f.seek(USER_BLOCK)
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-        hexdigest = digest.hexdigest()
-        f.seek(0)
+    digest.update(image[USER_BLOCK:])
+    hexdigest = digest.hexdigest()
+    with open(path, "wb") as f:
         f.write(_header(hexdigest, line))
+        f.write(image[USER_BLOCK:])
         f.flush()
         os.fsync(f.fileno())
     return hexdigest
@@ -175,12 +175,20 @@ def sealed_write(path: Path, *, what: str, size_hint: int = 0, result: dict | No
     tmp = temp_name(path)
     try:
         try:
-            with h5py.File(tmp, "w", userblock_size=USER_BLOCK) as f:
+            # The HDF5 file is built in memory and only its finished bytes go to disk, by Python: a
+            # full disk is then an OSError raised here. Written in place, the failure surfaced in
+            # HDF5's own flush when h5py closed the file, which left the library in a state that
+            # crashed the process (a segfault, no error line, the temporary file left behind). The
+            # cost: one state's bytes held twice in memory for the moment it is written.
+            image = io.BytesIO()
+            with h5py.File(image, "w", userblock_size=USER_BLOCK) as f:
                 yield f
                 line = summary(f) if summary else ""
-            digest = seal(tmp, line)
+            with image.getbuffer() as view:
+                digest = _write_sealed(tmp, view, line)
+                size = view.nbytes
             if result is not None:
-                result.update(size=tmp.stat().st_size, sha256=digest)
+                result.update(size=size, sha256=digest)
             os.replace(tmp, path)
             fsync_dir(path.parent)
         except BaseException as exc:
