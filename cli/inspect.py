@@ -1,4 +1,4 @@
-"""`landscape ls` and `landscape show`: tables for people, `--json` for scripts (landscape.api.inspect)."""
+"""`landscape show`: tables for people, `--json` for scripts (landscape.api.inspect); `ls` is in store.py."""
 from __future__ import annotations
 
 import json
@@ -10,55 +10,10 @@ from rich.table import Table
 
 from .commands import _flatten, _pct, out
 
-NAME_WIDTH = 40   # longer names are shortened in the `ls` table (middle elided), never wrapped
-
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout (NaN as null), nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
-
-
-def _short(text: str, width: int = NAME_WIDTH) -> str:
-    if len(text) <= width:
-        return text
-    keep = width - 1
-    return text[: keep - keep // 2] + "…" + text[-(keep // 2):]
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
-def list_runs(store_dir: str | None, filters, as_json: bool) -> None:
-    from landscape.api.context import readable_store
-    from landscape.api.inspect import list_runs as rows_of
-
-    store = readable_store(store_dir)
-    rows = rows_of(store, filters)
-    if as_json:
-        print_json({"store": str(store.root), "runs": rows})
-        return
-    if not rows:
-        what = "runs matching these filters" if filters != type(filters)() else "runs"
-        out.print(f"no {what} in {store.root} (train one with `landscape train`)")
-        return
-    table = Table("id", "name", "kind", "status", "model", "dataset", "test acc", "sparsity", "size", "created",
-                  box=None)
-    for r in rows:
-        table.add_row(r["id"], _short(r["name"]), r["kind"], r["status"], r["model"] or "-",
-                      (r["dataset"] or "-").split(":")[0], _pct(r["test_acc"]),
-                      "-" if r["sparsity"] is None else f"{100 * r['sparsity']:.1f}%", _size(r["size_bytes"]),
-                      r["created"])
-    # no_wrap: a name never breaks over lines; it was shortened instead.
-    for column in table.columns:
-        column.no_wrap = True
-    out.print(table)
-    hidden = "" if filters.all else " (IMP member runs hidden: --all shows them)"
-    out.print(f"{len(rows)} run(s){hidden}")
 
 
 def show(ref: str, store_dir: str | None, as_json: bool) -> None:

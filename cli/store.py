@@ -26,32 +26,63 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def list_runs(store_dir: str | None, as_json: bool = False) -> None:
+NAME_WIDTH = 40     # longer names are shortened in the `ls` table (middle elided), never wrapped
+STATUS_WIDTH = 48   # a damaged run's reason is long: `verify` and `ls --json` ("problem") give it whole
+
+
+def _short(text: str, width: int = NAME_WIDTH) -> str:
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep - keep // 2] + "…" + text[-(keep // 2):]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def list_runs(store_dir: str | None, filters: Any = None, as_json: bool = False) -> None:
     from landscape.errors import StoreError
     from landscape.store import Store, store_root
+    from landscape.store.listing import Filters, list_runs as listing
 
+    filters = filters or Filters()
     path = store_root(store_dir)   # a missing store, or a file, is a one-line error (as api.context says)
     if not path.is_dir():
         what = "a file, not a directory of runs" if path.exists() else "missing (the directory does not exist)"
         raise StoreError(f"the store {path} is {what}",
                          "pass the store's directory with --store or LANDSCAPE_STORE; `landscape train` creates one")
     store = Store(path)
-    summaries = store.list()
+    found = listing(store, filters)
     if as_json:
-        print(json.dumps([{"id": s.id, "name": s.name, "kind": s.kind, "status": s.display_status or s.status,
-                           "test_acc": s.metrics.get("final/test/acc"), "created": s.created, "parent": s.parent,
-                           "problem": s.problem or None} for s in summaries], indent=1))
+        print(json.dumps(found.rows, indent=1, allow_nan=False))
         return
-    if not summaries:
-        out.print(f"no runs in {store.root} (train one with `landscape train`)")
+    hidden = f" ({found.hidden} IMP member run(s) hidden: --all shows them)" if found.hidden else ""
+    if not found.rows:
+        what = "runs matching these filters" if filters.any else "runs"
+        out.print(f"no {what} in {store.root}{hidden}" + ("" if filters.any or hidden else
+                                                         " (train one with `landscape train`)"))
         return
-    table = Table("id", "name", "kind", "status", "test acc", "created", "parent", box=None)
-    for s in summaries:
-        acc = s.metrics.get("final/test/acc") if s.status == "complete" else None
-        status = f"[red]{s.display_status}[/]" if s.damaged else (s.display_status or s.status)
-        table.add_row(s.id, s.name, s.kind, status, _pct(acc), s.created, s.parent or "")
+    table = Table("id", "name", "kind", "status", "model", "dataset", "test acc", "sparsity", "size", "created",
+                  "parent", box=None)
+    shown = {r["id"] for r in found.rows}
+    for r in found.rows:
+        member = r["imp"] in shown   # grouped under its IMP run, the row just above its group
+        name = ("  " if member else "") + _short(r["name"], NAME_WIDTH - (2 if member else 0))
+        status = r["status"] if len(r["status"]) <= STATUS_WIDTH else r["status"][:STATUS_WIDTH - 1] + "…"
+        table.add_row(r["id"], name, r["kind"], f"[red]{status}[/]" if r["problem"] else status,
+                      r["model"] or "-", r["dataset"] or "-", _pct(r["test_acc"]),
+                      "-" if r["sparsity"] is None else f"{100 * r['sparsity']:.1f}%", _size(r["size_bytes"]),
+                      r["created"], r["parent"] or "")
+    for column in table.columns:   # a cell never breaks over lines: long ones were shortened instead
+        column.no_wrap = True
     out.print(table)
-    damaged = [s for s in summaries if s.damaged]
+    out.print(f"{len(found.rows)} run(s){hidden}")
+    damaged = [r for r in found.rows if r["problem"]]
     if damaged:
         out.print(f"{len(damaged)} damaged run(s): `landscape rm ID` and rerun the command that made it "
                   "(`landscape verify` checks every byte)")
@@ -125,10 +156,41 @@ def gc(store_dir: str | None, dry_run: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("ls", epilog="**Examples**\n\n    landscape ls --store runs/\n\n    landscape ls --json")
-    def ls_command(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-        """List the runs in the store: status (running, interrupted, damaged...), accuracy, parent."""
-        list_runs(store, as_json)
+    @app.command("ls", epilog="""**Examples**
+
+    landscape ls --store runs/
+
+    landscape ls --kind imp --dataset mnist --name 'fc-*'
+
+    landscape ls --all --name 'fc-L2-*'     # IMP members, each under its IMP run
+
+    landscape ls --status interrupted       # rerun their commands to continue
+
+    landscape ls --json | jq '.[].id'
+
+`--json` prints one JSON list, one object per run listed (the filters apply), with the keys
+"id", "name", "aliases", "kind", "status", "model", "dataset", "test_acc", "sparsity",
+"size_bytes", "created", "parent", "imp" (the IMP run that indexes it) and "problem" (why a damaged
+run is damaged); fractions as fractions, null where a figure does not apply.
+""")
+    def ls_command(
+        store: StoreOpt = None,
+        kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind: train, imp, lmc, instability, scores, diet, prune...", show_default=False)] = None,
+        model: Annotated[Optional[str], typer.Option(help="Only runs of this model, e.g. lenet_300_100.", show_default=False)] = None,
+        dataset: Annotated[Optional[str], typer.Option(help="Only runs on this dataset, e.g. mnist.", show_default=False)] = None,
+        name: Annotated[Optional[str], typer.Option(help="Only runs whose name (or an alias) matches this glob, e.g. 'fc-*'.", show_default=False)] = None,
+        status: Annotated[Optional[str], typer.Option(help="Only runs with this status: complete, running, interrupted, damaged.", show_default=False)] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Also list IMP member runs (dense, tickets, controls), each under its IMP run.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List the runs in the store: kind, status (running, interrupted, damaged...), model, dataset,
+        test accuracy, sparsity, size on disk, parent.
+
+        IMP member runs are hidden under their IMP run unless --all. Filters combine (all must match).
+        """
+        from landscape.store.listing import Filters
+
+        list_runs(store, Filters(kind, model, dataset, name, status, all_), as_json)
 
     @app.command("verify", epilog="""**Examples**
 

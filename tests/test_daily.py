@@ -118,6 +118,67 @@ def test_show_takes_every_reference_lmc_takes(imp_store, capsys):
         assert layers[name]["kept"] == int(m.sum()) and layers[name]["total"] == m.numel()
 
 
+def ls_json(capsys, store, *flags) -> list[dict]:
+    code, out, err = cli(capsys, "ls", "--store", store, "--json", *flags)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_ls_groups_imp_members_under_their_imp_run(imp_store, capsys):
+    store = ls.Store(imp_store)
+    imp = store.open("fc")
+    members = [i for level in imp.sections("levels") for role in ("dense", "ticket", "reinit")
+               for i in imp.section(f"levels/{level}").get(role) or []]
+    members = list(dict.fromkeys(members))   # level 0 lists its dense run as the ticket too
+    rows = ls_json(capsys, imp_store)
+    assert [r["id"] for r in rows if r["kind"] in ("imp", "train")] == [imp.id]   # members hidden
+    [fc] = [r for r in rows if r["id"] == imp.id]
+    assert (fc["model"], fc["dataset"], fc["imp"]) == ("lenet_300_100", "synthetic", None)
+    assert fc["sparsity"] == pytest.approx(0.36) and fc["size_bytes"] > 0 and fc["status"] == "complete"
+    everything = ls_json(capsys, imp_store, "--all")
+    assert len(everything) == len(store.list())
+    ids = [r["id"] for r in everything]
+    assert ids[ids.index(imp.id) + 1:][:len(members)] == members   # right after it, level by level
+    assert {r["imp"] for r in everything if r["id"] in members} == {imp.id}
+    ticket2 = next(r for r in everything if r["name"] == "fc-L2-ticket-r0")
+    assert ticket2["sparsity"] == pytest.approx(0.36)
+    assert ticket2["test_acc"] == store.open(ticket2["id"]).metrics["final/test/acc"]
+    code, out, _ = cli(capsys, "ls", "--store", imp_store)
+    assert code == 0 and "fc-L1-ticket-r0" not in out
+    assert f"{len(members)} IMP member run(s) hidden: --all shows them" in out
+    code, out, _ = cli(capsys, "ls", "--store", imp_store, "--all")
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if imp.id in line)
+    assert [line.split()[1] for line in lines[at + 1:at + 1 + len(members)]] == [store.open(i).name for i in members]
+    assert all(f"{i}    fc-L" in out for i in members)   # indented under fc
+
+
+def test_ls_filters_apply_to_the_table_and_the_json(imp_store, capsys):
+    names = lambda *flags: sorted(r["name"] for r in ls_json(capsys, imp_store, *flags))  # noqa: E731
+    assert names("--all", "--name", "*-reinit-*") == ["fc-L1-reinit-r0", "fc-L2-reinit-r0"]
+    assert names("--name", "fc") == ["fc"] and names("--name", "f?") == ["fc"]
+    assert names("--kind", "imp") == ["fc"] and names("--kind", "lmc", "--name", "fc*") == []
+    assert names("--kind", "train") == []                            # all of them are IMP members
+    assert len(names("--all", "--kind", "train")) == 5
+    assert names("--all", "--model", "lenet_300_100", "--dataset", "synthetic", "--name", "fc*") == \
+        sorted(["fc", "fc-L0-dense-r0", "fc-L1-ticket-r0", "fc-L1-reinit-r0", "fc-L2-ticket-r0", "fc-L2-reinit-r0"])
+    assert names("--all", "--model", "conv2") == [] and names("--all", "--dataset", "mnist") == []
+    assert names("--status", "complete", "--kind", "imp") == ["fc"]
+    assert names("--all", "--status", "interrupted") == names("--all", "--status", "damaged") == []
+    code, out, _ = cli(capsys, "ls", "--store", imp_store, "--kind", "train")
+    assert code == 0 and "no runs matching these filters" in out and "5 IMP member run(s) hidden" in out
+    code, out, _ = cli(capsys, "ls", "--store", imp_store, "--all", "--name", "*-L2-*", "--kind", "train")
+    assert code == 0 and "fc-L2-ticket-r0" in out and "fc-L1" not in out and "2 run(s)" in out
+
+
+@pytest.mark.parametrize("flag, value", [("--kind", "trian"), ("--status", "done")])
+def test_ls_bad_filter_values_are_one_line_exit_2(imp_store, capsys, flag, value):
+    code, out, err = cli(capsys, "ls", "--store", imp_store, flag, value, "--json")
+    assert code == 2 and not out and err.count("\n") == 1
+    assert err.startswith(f"error: unknown {flag} {value!r}")
+    assert "interrupted" in err if flag == "--status" else "imp, " in err
+
+
 # -- names --------------------------------------------------------------------------------------------
 
 def test_a_name_is_an_alias_and_a_taken_name_is_refused_unless_renamed(tmp_path, capsys):

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import StoreError
 from .files import Damaged, read_summary
+from .listing import facts_or_none
 from .run import Checkpoint, Run, States, _run_attrs, _short, describe_status, lock_path, open_index, parts_dir
 from .writer import RunWriter
 
@@ -68,6 +69,7 @@ class RunSummary:
     display_status: str = ""  # "running (process P on host H)", "interrupted (resumable from 500it)", "damaged: ..."
     metrics: dict[str, Any] = field(default_factory=dict)
     problem: str = ""  # why a damaged run is damaged
+    listing: dict[str, Any] | None = None  # model, dataset, sparsity, aliases, members (listing.py); None: not sealed
 
     @property
     def damaged(self) -> bool:
@@ -90,7 +92,7 @@ def summarize(path: Path) -> RunSummary:
                               f"damaged: {problem}", s["metrics"], problem)
         display = describe_status(s["status"], lock_path(path), s["resume"], s["levels_done"])
         return RunSummary(s["id"], s["name"], s["kind"], s["status"], s["created"], s["parent"], path, display,
-                          s["metrics"])
+                          s["metrics"], listing=s.get("listing"))
     except Damaged as exc:
         problem = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file never hides the others
@@ -105,10 +107,12 @@ def _summary_from_hdf5(path: Path) -> dict[str, Any]:
         a = _run_attrs(f)
         metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
         states = States.read(f)
+        listing = facts_or_none(f)
     return {"id": a["id"], "name": a["name"], "kind": a["kind"], "status": a["status"], "created": a.get("created", ""),
             "parent": a.get("parent") or None, "levels_done": a.get("levels_done"), "resume": states.resume_step,
             "metrics": metrics, "parts": {p["file"]: p["size"] for p in states.parts.values()
-                                          if p["file"] in states.referenced()}}
+                                          if p["file"] in states.referenced()},
+            "listing": listing}
 
 
 def _size(path: Path) -> int:
@@ -161,6 +165,13 @@ class Store:
     def list(self) -> list[RunSummary]:
         """Every run, oldest first; damaged files are listed with status 'damaged' (never raised)."""
         return sorted((summarize(path) for path in self._files()), key=lambda r: (r.created, r.id))
+
+    def ls(self, **filters: Any) -> list[dict[str, Any]]:
+        """The rows `landscape ls --json` prints, filtered as its flags do: kind=, model=, dataset=,
+        name= (a glob), status=, all= (IMP member runs too). See listing.py for the keys."""
+        from .listing import Filters, list_runs
+
+        return list_runs(self, Filters(**filters)).rows
 
     def resolve(self, ref: str) -> str:
         """A run ID from an ID, a unique ID prefix, or a unique name."""

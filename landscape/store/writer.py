@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import StoreError
 from . import layout
 from .files import MAX_SUMMARY, Damaged, RunLock, is_no_space, no_space_error, deferred, is_temp, read_verified, remove_stale_temps, sealed_write, open_bytes
+from .listing import facts_or_none
 from .run import States, damaged_error, lock_path, parts_dir
 
 if TYPE_CHECKING:
@@ -60,16 +61,17 @@ def _copy_except(src: "h5py.Group", dst: "h5py.Group", skip: set[str], prefix: s
 
 def run_summary(f: "h5py.File", states: States) -> str:
     """The one-line JSON that `landscape ls` reads from the user block instead of opening HDF5:
-    the run's identity and status, its final figures, and the size of each part it lists (trimmed
-    to fit; a reader falls back to the HDF5 content when something is left out)."""
+    the run's identity and status, its final figures, the size of each part it lists, and what
+    `ls` shows and filters on (listing.py: model, dataset, sparsity, aliases, IMP members). Trimmed
+    to fit; a reader falls back to the HDF5 content when something is left out."""
     a = layout.read_attrs(f)
     metrics = layout.read_attrs(f["metrics"]) if "metrics" in f else {}
     parts = {p["file"]: p["size"] for s, p in states.parts.items() if p["file"] in states.referenced()}
     summary = {"id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "status": a.get("status"),
                "created": a.get("created", ""), "parent": a.get("parent") or None, "levels_done": a.get("levels_done"),
                "resume": states.resume_step, "metrics": {k: v for k, v in metrics.items() if k.startswith("final/")},
-               "parts": parts}
-    for trim in ((), ("parts",), ("parts", "metrics")):
+               "parts": parts, "listing": facts_or_none(f)}
+    for trim in ((), ("listing",), ("listing", "parts"), ("listing", "parts", "metrics")):
         line = json.dumps({**summary, **{k: None for k in trim}}, separators=(",", ":"), allow_nan=True)
         if len(line.encode()) <= MAX_SUMMARY:
             return line
