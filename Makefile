@@ -19,11 +19,15 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# Two processes (pytest-xdist), a test file each at a time: a file's tests share their fixtures
+# and the README's blocks run in order. TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' -n $(TEST_WORKERS) --dist loadfile
 
 # MNIST-1D is generated offline (no download) and, unlike the 8x8 digits, on which every sparse
 # network still scores ~98%, it shows winning tickets within a minute: IMP's tickets beat their

@@ -28,11 +28,15 @@ from landscape.store import Store
 sys.exit(0 if any(r.kind == 'train' and not r.complete and r.resume_step for r in Store(sys.argv[1]).runs()) else 1)
 " "$STORE" 2>/dev/null && break
 done
-# The workers are the sweep's child processes (LocalCluster nannies spawn them): kill the busiest.
-victim=$(ps -o pid=,pcpu= --ppid "$sweep" | sort -k2 -nr | awk 'NR==1{print $1}')
+# The workers are the sweep's child processes (its LocalCluster's nannies spawn them, beside
+# multiprocessing's resource tracker): kill the busiest worker.
+workers() { ps -o pid=,pcpu=,args= --ppid "$sweep" | grep 'multiprocessing.spawn' || true; }
+victim=$(workers | sort -k2 -nr | awk 'NR==1{print $1}')
 if [ -n "$victim" ]; then
-  echo "killing worker process $victim (kill -9) after ${KILL_AFTER}s" >&2
+  echo "killing worker process $victim (kill -9) at $(($(date +%s) - started)) s" >&2
   kill -9 "$victim"
+  sleep 20   # its nanny starts a new worker process
+  echo "worker processes 20 s later: $(workers | awk '{print $1}' | xargs)" >&2
 fi
 status=0
 wait "$sweep" || status=$?

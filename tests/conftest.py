@@ -27,3 +27,31 @@ def shared_data() -> Path:
     if not (SHARED / "MNIST" / "raw").is_dir():
         pytest.skip(f"real data not found at {SHARED}: set LANDSCAPE_SHARED_DATA to the shared data folder")
     return SHARED
+
+
+class CliResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli_in_process(capsys, monkeypatch):
+    """`landscape ARGS` as the installed command runs it (the same guard: one line and exit code 2 on
+    bad input), but in this process, so a test pays for importing torch once, not per command."""
+    from typer.main import get_command
+
+    from landscape.cli.errors import run_guarded
+    from landscape.cli.main import app
+
+    def run(*args, env=None, check=None) -> CliResult:
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            code = run_guarded(get_command(app), [str(a) for a in args])
+        out = capsys.readouterr()
+        if check is not None:
+            assert code == check, out.err
+        return CliResult(code, out.out, out.err)
+
+    return run

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help with examples, one-line errors with exit code 2, the
 store unchanged by bad input, and a killed training run that resumes to the same result."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,9 +31,17 @@ def snapshot(root: Path):
 
 @pytest.mark.parametrize("command", [["train"], ["imp"], ["ls"], ["show"], ["report"], ["models"], ["data", "fetch"],
                                      ["data", "list"], ["export"], ["import"]])
-def test_every_command_has_help_with_an_example(command):
-    out = landscape(*command, "--help", check=0).stdout
+def test_every_command_has_help_with_an_example(command, cli_in_process):
+    out = cli_in_process(*command, "--help", check=0).stdout
     assert "Example" in out and "landscape" in out
+
+
+def test_the_installed_command_helps_and_refuses_bad_input_in_one_line(tmp_path):
+    """The process a user starts: help on stdout, a bad option one line on stderr, exit code 2."""
+    assert "Example" in landscape("train", "--help", check=0).stdout
+    proc = landscape("train", "--dataset", "synthetic", "--bogus", "--store", str(tmp_path / "store"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "No such option" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "store").exists()
 
 
 def test_no_command_declares_an_option_twice():
@@ -59,7 +68,7 @@ def test_no_command_declares_an_option_twice():
     assert not twice, twice
 
 
-def test_train_show_ls_report(tmp_path):
+def test_train_show_ls_report(tmp_path, cli_in_process):
     store = tmp_path / "store"
     out = landscape("train", *SMALL, "--store", str(store), check=0).stdout
     [run] = Store(store).runs()
@@ -67,31 +76,39 @@ def test_train_show_ls_report(tmp_path):
     assert run.curves["step"].tolist() == [0, 10, 20, 30]
     assert run.config["seeds"] == {"init": 0, "data_order": 0, "augment": 0}
     assert run.environment["torch"] == torch.__version__
-    listing = landscape("ls", "--store", str(store), check=0).stdout
+    listing = cli_in_process("ls", "--store", str(store), check=0).stdout
     assert run.id in listing and "complete" in listing
-    shown = landscape("show", run.id[:6], "--store", str(store), check=0).stdout
+    shown = cli_in_process("show", run.id[:6], "--store", str(store), check=0).stdout
     assert "optim.lr" in shown and "final/test/acc" in shown and "0it, 10it, 30it" in shown
     report = tmp_path / "r.html"
-    landscape("report", run.name, "--store", str(store), "--out", str(report), check=0)
+    cli_in_process("report", run.name, "--store", str(store), "--out", str(report), check=0)
     assert report.stat().st_size > 1_000_000  # plotly.js inlined
     # the same command again reuses the finished run: the file is not touched
     before = run.path.stat().st_mtime_ns
-    landscape("train", *SMALL, "--store", str(store), check=0)
+    cli_in_process("train", *SMALL, "--store", str(store), check=0)
     assert run.path.stat().st_mtime_ns == before
 
 
-def test_replicates_train_as_one_population_of_separate_runs(tmp_path):
+def test_replicates_train_as_one_population_of_separate_runs(tmp_path, cli_in_process):
     store = tmp_path / "store"
-    landscape("train", *SMALL, "--replicates", "3", "--name", "pop", "--store", str(store), check=0)
+    cli_in_process("train", *SMALL, "--replicates", "3", "--name", "pop", "--store", str(store), check=0)
     runs = {r.name: r for r in Store(store).runs()}
     assert sorted(runs) == ["pop-r0", "pop-r1", "pop-r2"]
     assert [runs[f"pop-r{i}"].config["seeds"]["init"] for i in range(3)] == [0, 1, 2]
     # member 1 of the population equals a separate run with seed 1
-    landscape("train", *SMALL, "--seed", "1", "--store", str(tmp_path / "alone"), check=0)
+    cli_in_process("train", *SMALL, "--seed", "1", "--store", str(tmp_path / "alone"), check=0)
     [alone] = Store(tmp_path / "alone").runs()
     assert alone.id == runs["pop-r1"].id
     a, b = alone.checkpoint(30).model, runs["pop-r1"].checkpoint(30).model
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory):
+    """A store holding one small finished run, trained once for the tests that copy it."""
+    store = tmp_path_factory.mktemp("trained") / "store"
+    landscape("train", *SMALL, "--store", str(store), check=0)
+    return store
 
 
 @pytest.mark.parametrize("args, message", [
@@ -108,15 +125,15 @@ def test_replicates_train_as_one_population_of_separate_runs(tmp_path):
     (["report", "deadbeef"], "no run 'deadbeef'"),
     (["data", "fetch", "imagenet"], "imagenet"),
 ])
-def test_bad_input_is_one_line_exit_2_and_the_store_unchanged(tmp_path, args, message):
+def test_bad_input_is_one_line_exit_2_and_the_store_unchanged(tmp_path, trained_store, cli_in_process, args, message):
     (tmp_path / "file").write_text("")
     store = tmp_path / "store"
-    landscape("train", *SMALL, "--store", str(store), check=0)
+    shutil.copytree(trained_store, store)
     before = snapshot(store)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--store" not in args and args[0] != "data":
         args += ["--store", str(store)]
-    proc = landscape(*args)
+    proc = cli_in_process(*args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
@@ -124,20 +141,20 @@ def test_bad_input_is_one_line_exit_2_and_the_store_unchanged(tmp_path, args, me
     assert snapshot(store) == before
 
 
-def test_truncated_run_file_is_a_one_line_error(tmp_path):
+def test_truncated_run_file_is_a_one_line_error(tmp_path, trained_store, cli_in_process):
     store = tmp_path / "store"
-    landscape("train", *SMALL, "--store", str(store), check=0)
+    shutil.copytree(trained_store, store)
     [path] = store.glob("*.h5")
     path.write_bytes(path.read_bytes()[:2000])
-    proc = landscape("show", path.stem, "--store", str(store))
+    proc = cli_in_process("show", path.stem, "--store", str(store))
     assert proc.returncode == 2 and "damaged" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, cli_in_process):
     """kill -9 in the middle of training, rerun the same command: identical final weights."""
-    args = ["train", "--model", "lenet_300_100", "--dataset", "synthetic", "--steps", "40ep", "--batch-size", "16",
+    args = ["train", "--model", "lenet_300_100", "--dataset", "synthetic", "--steps", "12ep", "--batch-size", "16",
             "--eval-every", "1ep", "--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.02"]
-    landscape(*args, "--store", str(tmp_path / "straight"), check=0)
+    cli_in_process(*args, "--store", str(tmp_path / "straight"), check=0)
     [straight] = Store(tmp_path / "straight").runs()
 
     store = tmp_path / "killed"
@@ -160,7 +177,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     interrupted = Store(store).open(straight.id)
     assert not interrupted.complete and interrupted.resume_step < interrupted.plan["total_steps"]
 
-    landscape(*args, "--store", str(store), check=0)
+    cli_in_process(*args, "--store", str(store), check=0)
     resumed = Store(store).open(straight.id)
     assert resumed.complete
     a, b = straight.checkpoint(straight.checkpoint_steps[-1]).model, resumed.checkpoint(resumed.checkpoint_steps[-1]).model

@@ -7,6 +7,7 @@ accept; the slow test runs the whole check on the CPU at dry-run sizes.
 import importlib.util
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from pathlib import Path
 
@@ -63,12 +64,16 @@ def test_pytest_counts_become_figures(gpu_check):
                                                           "CUDA tests skipped": 2}
 
 
-@pytest.mark.parametrize("size", ["full", "dry"])
+# "full" passes a subset of the flags of "dry" (checked below), so only "dry" asks the
+# scripts for their help in the default suite: a torch import each.
+@pytest.mark.parametrize("size", [pytest.param("full", marks=pytest.mark.slow), "dry"])
 def test_every_flag_the_check_passes_is_one_its_scripts_accept(gpu_check, size):
-    for step in gpu_check.plan("cuda", size):
-        script = next((Path(p) for p in step.command if p.endswith(".py") and "experiments" in p), None)
-        if script is None or not script.exists():
-            continue
+    steps = [(step, next((Path(p) for p in step.command if p.endswith(".py") and "experiments" in p), None))
+             for step in gpu_check.plan("cuda", size)]
+    steps = [(step, script) for step, script in steps if script is not None and script.exists()]
+    with ThreadPoolExecutor(4) as pool:   # the scripts' help, side by side
+        list(pool.map(lambda s: _help(s[1], s[0].command), steps))
+    for step, script in steps:
         assert step.bound_s > 0
         accepted = _help(script, step.command)
         for flag in (p for p in step.command if p.startswith("--")):
@@ -76,6 +81,13 @@ def test_every_flag_the_check_passes_is_one_its_scripts_accept(gpu_check, size):
 
 
 _HELP: dict[tuple, str] = {}
+
+
+def test_the_full_check_passes_no_flag_the_dry_one_does_not(gpu_check):
+    def flags(size):
+        return {step.name: {p for p in step.command if p.startswith("--")} for step in gpu_check.plan("cuda", size)}
+    full, dry = flags("full"), flags("dry")
+    assert full.keys() == dry.keys() and all(full[name] <= dry[name] for name in full)
 
 
 def _help(script: Path, command: list[str]) -> str:

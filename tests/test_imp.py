@@ -92,16 +92,16 @@ def test_more_levels_extend_the_same_run(finished, tmp_path):
             assert p.stat().st_mtime_ns == mtimes[p.name], p.name
 
 
-def test_a_killed_imp_resumes_to_the_same_result(tmp_path):
-    args = ["imp", "--model", "lenet_300_100", "--dataset", "synthetic", "--steps", "400it", "--batch-size", "16",
-            "--eval-every", "100it", "--levels", "3", "--controls", "reinit", "--optimizer", "sgd", "--lr", "0.05"]
+def test_a_killed_imp_resumes_to_the_same_result(tmp_path, cli_in_process):
+    args = ["imp", "--model", "lenet_300_100", "--dataset", "synthetic", "--steps", "160it", "--batch-size", "16",
+            "--eval-every", "40it", "--levels", "3", "--controls", "reinit", "--optimizer", "sgd", "--lr", "0.05"]
 
     def cli(store, **kw):
         return subprocess.Popen([sys.executable, "-m", "landscape.cli.main", *args, "--store", str(store)],
                                 env={**os.environ, "LANDSCAPE_SAVE_INTERVAL": "0"}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, **kw)
 
-    assert cli(tmp_path / "straight").wait(timeout=300) == 0
+    cli_in_process(*args, "--store", tmp_path / "straight", check=0)
     killed = tmp_path / "killed"
     proc = cli(killed)
     deadline = time.time() + 120
@@ -111,7 +111,7 @@ def test_a_killed_imp_resumes_to_the_same_result(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not Store(killed).runs("imp")[0].complete  # it really was cut off mid-run
-    assert cli(killed).wait(timeout=300) == 0
+    cli_in_process(*args, "--store", killed, check=0)
     a, b = Store(tmp_path / "straight"), Store(killed)
     [ia] = a.runs("imp")
     [ib] = b.runs("imp")
@@ -156,13 +156,12 @@ def test_transfer_to_other_classes_and_input_shape(finished, tmp_path):
     (["--ticket-from", "IMP@7"], "has no level 7"),
     (["--ticket-from", "IMP"], "RUN@LEVEL"),
 ])
-def test_bad_input_is_one_line_exit_2_and_the_store_unchanged(finished, args, message):
+def test_bad_input_is_one_line_exit_2_and_the_store_unchanged(finished, cli_in_process, args, message):
     run, store = finished
     train_id = run.section("levels/000")["dense"][0]
     args = [a.replace("TRAIN", train_id).replace("IMP", run.id) for a in args]
     before = {p.name: p.read_bytes() for p in store.root.glob("*.h5")}
-    proc = subprocess.run([sys.executable, "-m", "landscape.cli.main", "imp", "--dataset", "synthetic", "--steps",
-                           "60it", "--store", str(store.root), *args], capture_output=True, text=True, timeout=120)
+    proc = cli_in_process("imp", "--dataset", "synthetic", "--steps", "60it", "--store", str(store.root), *args)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
     assert {p.name: p.read_bytes() for p in store.root.glob("*.h5")} == before

@@ -12,7 +12,8 @@ the runs an earlier one made, as a reader following the README would), in two va
   only right from a clone beside it).
 
 Shell lines are run as a shell would, but `landscape ...` in this process (importing torch once
-instead of per command), `source .venv/bin/activate` as a no-op (this is that environment) and
+instead of per command, `$NAME` from an earlier `NAME=value` line), here-documents and blocks with
+background jobs in bash (the jobs stopped when the block ends), `source .venv/bin/activate` as a no-op (this is that environment) and
 `make` dry (`make -n`) in the default variant; anything else goes to bash. `--open` is checked by
 recording the URL instead of starting a browser.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import webbrowser
@@ -49,8 +51,13 @@ FAST = [
     (r"--start \S+ --end \S+ --every \S+", "--start 2it --end 12it --every 2it", "prune within the 20 iterations"),
     (r"(\w[\w-]*)@[2-9]\b", r"\1@1", "the one level there is"),
     (r"--checkpoint-at 0,1ep,2ep,end", "--checkpoint-at 0,5it,10it,end", "checkpoints within the 20 iterations"),
+    (r"--grid \d+x\d+", "--grid 5x5", "a 5×5 loss surface"),
 ]
 TRAINING = ("train", "imp", "scores", "diet", "siblings")
+# Appended to geometry commands (after FAST, so `--steps` stays Lanczos steps): a 64-example loss and
+# a handful of Lanczos steps and probes instead of 2,000 examples and a hundred of each.
+GEOMETRY = {"hessian": "--examples 64 --steps 12 --probes 4 --density-probes 2 --density-steps 12",
+            "surface": "--examples 64"}
 
 
 def blocks() -> list[tuple[int, str, str]]:
@@ -78,11 +85,18 @@ def fast(code: str, lang: str) -> str:
     for pattern, replacement, _ in FAST:
         code = re.sub(pattern, replacement, code)
     if lang in SHELLS:
-        # A training command that keeps its recipe's length (tens of thousands of steps) gets 20 too.
-        code = "\n".join(re.sub(r"\blandscape (\S+)", r"landscape \1 --steps 20it", line, count=1)
-                         if _landscape_command(line) in TRAINING and "--steps" not in line
-                         else line for line in _lines(code))
+        code = "\n".join(_shorten(line) for line in _lines(code))
     return code
+
+
+def _shorten(line: str) -> str:
+    command = _landscape_command(line)
+    if command in TRAINING and "--steps" not in line:
+        # A training command that keeps its recipe's length (tens of thousands of steps) gets 20 too.
+        return re.sub(r"\blandscape (\S+)", r"landscape \1 --steps 20it", line, count=1)
+    if command in GEOMETRY:
+        return re.sub(r"\blandscape (\S+)", rf"landscape \1 {GEOMETRY[command]}", line, count=1)
+    return line
 
 
 def _lines(code: str) -> list[str]:
@@ -114,46 +128,86 @@ def in_workdir(workdir, monkeypatch):
 
 
 def run_shell(code: str, dry_make: bool) -> None:
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    if _background(code):
+        # Background jobs (a Dask scheduler and workers) belong to the shell that started them: the
+        # whole block goes to bash, as a reader pastes it; jobs it leaves running are stopped when it
+        # ends, and the fixed port becomes a free one.
+        script = "trap 'kill $(jobs -p) 2>/dev/null || true; wait || true' EXIT\n" + code.replace("8786", str(_free_port()))
+        subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=True, env={**os.environ, "PATH": path})
+        return
+    variables: dict[str, str] = {}   # `NAME=value` lines, as the shell would keep them
+    for kind, text in _segments(code):
+        if kind == "heredoc":   # writes a file: bash, as a reader pastes it
+            subprocess.run(["bash", "-euo", "pipefail", "-c", text], check=True,
+                           env={**os.environ, **variables, "PATH": path})
+        else:
+            run_line(text, variables, dry_make)
+
+
+def _segments(code: str) -> list[tuple[str, str]]:
+    """("heredoc", lines) for each here-document with its command, ("line", line) for the rest."""
+    out, lines, i = [], _lines(code), 0
+    while i < len(lines):
+        match = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", lines[i])
+        if not match:
+            out.append(("line", lines[i]))
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == match.group(1))
+        out.append(("heredoc", "\n".join(lines[i:end + 1])))
+        i = end + 1
+    return out
+
+
+def run_line(line: str, variables: dict[str, str], dry_make: bool) -> None:
+    """One shell line: `landscape ...` in this process (torch imported once), the rest in bash."""
     from typer.main import get_command
 
     from landscape.cli.errors import run_guarded
     from landscape.cli.main import app
 
-    if "<<" in code:   # a here-document spans lines: the whole block goes to bash, as a reader pastes it
-        path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-        subprocess.run(["bash", "-euo", "pipefail", "-c", code], check=True, env={**os.environ, "PATH": path})
+    expanded = re.sub(r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1), m.group(0)), line)
+    words = shlex.split(expanded, comments=True)
+    env = {}
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    if not words:
+        variables.update(env)
         return
-
-    for line in _lines(code):
-        words = shlex.split(line, comments=True)
-        env = {}
-        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
-            key, _, value = words.pop(0).partition("=")
-            env[key] = value
-        if not words:
-            continue
-        print(f"$ {line}")
-        if words[0] == "landscape":
-            saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-            try:
-                code_ = run_guarded(get_command(app), words[1:])
-            finally:
-                for k, v in saved.items():
-                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-            assert code_ == 0, f"`{line}` exited {code_}"
-        elif words[:2] == ["source", ".venv/bin/activate"]:
-            continue   # this test runs inside that environment
-        elif words[0] == "make":
-            targets = [w for w in words[1:] if "=" not in w]
-            if dry_make or "test" in targets:   # the suite does not run itself
-                cmd = ["make", "-n", "-C", str(REPO), *words[1:]]
-            else:
-                cmd = ["make", "-C", str(REPO), *words[1:], f"DEMO_STORE={Path.cwd() / 'demo-store'}"]
-            subprocess.run(cmd, check=True, env={**os.environ, **env})
+    print(f"$ {line}")
+    if words[0] == "landscape":
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            code_ = run_guarded(get_command(app), words[1:])
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        assert code_ == 0, f"`{line}` exited {code_}"
+    elif words[:2] == ["source", ".venv/bin/activate"]:
+        return   # this test runs inside that environment
+    elif words[0] == "make":
+        targets = [w for w in words[1:] if "=" not in w]
+        if dry_make or "test" in targets:   # the suite does not run itself
+            cmd = ["make", "-n", "-C", str(REPO), *words[1:]]
         else:
-            path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-            subprocess.run(["bash", "-c", line], check=True, env={**os.environ, **env, "PATH": path})
+            cmd = ["make", "-C", str(REPO), *words[1:], f"DEMO_STORE={Path.cwd() / 'demo-store'}"]
+        subprocess.run(cmd, check=True, env={**os.environ, **env})
+    else:
+        path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+        subprocess.run(["bash", "-c", line], check=True, env={**os.environ, **variables, **env, "PATH": path})
+
+
+def _background(code: str) -> bool:
+    return any(re.search(r"(?<!&)&\s*(#.*)?$", line) for line in _lines(code))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_block(lang: str, code: str, dry_make: bool) -> None:

@@ -100,9 +100,9 @@ def _wait_for_resume(store: Path, at_least: int, proc) -> None:
 
 @pytest.mark.parametrize("signum,code,word", [(signal.SIGTERM, 143, "terminated"),
                                               pytest.param(signal.SIGINT, 130, "interrupted", marks=pytest.mark.slow)])
-def test_a_signal_stops_cleanly_and_the_rerun_is_identical(tmp_path, signum, code, word):
+def test_a_signal_stops_cleanly_and_the_rerun_is_identical(tmp_path, cli_in_process, signum, code, word):
     straight = tmp_path / "straight"
-    landscape("train", *LONG, "--store", str(straight), check=0)
+    cli_in_process("train", *LONG, "--store", str(straight), check=0)
     [reference] = Store(straight).runs()
     store = tmp_path / "stopped"
     proc = start("train", *LONG, "--store", str(store), env={"LANDSCAPE_SAVE_INTERVAL": "0"})
@@ -115,7 +115,7 @@ def test_a_signal_stops_cleanly_and_the_rerun_is_identical(tmp_path, signum, cod
     assert not [p for p in store.rglob("*") if ".tmp." in p.name]
     stopped = Store(store).open(reference.id)
     assert not stopped.complete and stopped.display_status.startswith("interrupted (resumable from")
-    landscape("train", *LONG, "--store", str(store), check=0)
+    cli_in_process("train", *LONG, "--store", str(store), check=0)
     resumed = Store(store).open(reference.id)
     a, b = reference.checkpoint(reference.checkpoint_steps[-1]).model, resumed.checkpoint(resumed.checkpoint_steps[-1]).model
     assert all(torch.equal(a[k], b[k]) for k in a)
