@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,6 +73,21 @@ def test_digits_split_is_fixed():
     again = load_dataset("digits")
     assert torch.equal(ds.test_y, again.test_y) and torch.equal(ds.train_x, again.train_x)
     assert sorted(torch.bincount(ds.test_y).tolist())[0] > 15  # every digit appears in the test set
+
+
+def test_digits_are_scikit_learns_own_read_without_importing_it():
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from landscape.data.digits import bundled_digits
+
+    images, labels = bundled_digits()
+    reference = load_digits()
+    assert np.array_equal(images, reference.images) and np.array_equal(labels, reference.target)
+    code = "import sys; from landscape.data.digits import bundled_digits; bundled_digits(); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_dataset_rejects_inconsistent_tensors():
