@@ -143,8 +143,10 @@ starting point (the dense run at the rewind step, under the level's mask).
         from .progress import busy
 
         args = {**flags, "run_a": run_a, "run_b": run_b, "name": name, "align": align, "repair": repair}
-        if align is not None or repair:  # its own table (and no --json, as before)
+        if align is not None or repair:  # its own table, or with --json the comparison run
             [run] = call("lmc", args)
+            if args["json_"]:
+                return emit_json(run)
             print_lmc_align(run)
             out().print(f"next: landscape report {run.id}" + (f" --store {args['store']}" if args["store"] else ""))
             return
@@ -200,8 +202,8 @@ starting point (the dense run at the rewind step, under the level's mask).
                 "name": name, "align": align}
         quiet = args["json_"]
         with call_progress("instability", args) as progress:
-            # --json prints the analysis alone, unaligned (as it always has)
-            [result] = call("instability", {**args, "align": None} if quiet else args, progress,
+            # --json prints the analysis (with --align, the before/after one) and nothing else
+            [result] = call("instability", args, progress,
                             on_measured=None if quiet else print_instability,
                             on_point=None if quiet else lambda p: progress.line(f"measured {_point_line(p, threshold)}"))
         if quiet:

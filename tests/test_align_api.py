@@ -5,6 +5,7 @@ Runs on the synthetic dataset with a few dozen iterations; commands run in-proce
 """
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
@@ -106,6 +107,9 @@ def test_lmc_align_measures_before_and_after_in_one_call(store, capsys):
     m = result.metrics
     assert m["after/distance/l2"] < m["before/distance/l2"]
     assert result.section("comparison")["correction"] == "repair"
+    code, out, err = cli(capsys, "lmc", "--run-a", "s0", "--run-b", "s1", "--align", "weights", "--repair",
+                         "--points", "5", "--train-subset", "300", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["id"] == result.id  # the stored comparison, one document
 
 
 @pytest.mark.slow
@@ -135,6 +139,9 @@ def test_instability_align_reports_barrier_vs_k_before_and_after(store, capsys):
     assert code == 0, err
     html = (store.parent / "align.html").read_text()
     assert "Instability before and after alignment" in html and "before and after alignment" in html
+    code, out, err = cli(capsys, "instability", "--run", "s0", "--at", "0", "--siblings", "2", "--points", "3",
+                         "--train-subset", "200", "--align", "weights", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["id"] == run.id  # the aligned analysis, reused, one document
 
 
 def test_align_help_and_json(store, capsys):
