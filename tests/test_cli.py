@@ -70,7 +70,7 @@ def test_no_command_declares_an_option_twice():
 
 def test_train_show_ls_report(tmp_path, cli_in_process):
     store = tmp_path / "store"
-    out = landscape("train", *SMALL, "--store", str(store), check=0).stdout
+    out = cli_in_process("train", *SMALL, "--store", str(store), check=0).stdout
     [run] = Store(store).runs()
     assert run.id in out and run.complete and run.checkpoint_steps == [0, 10, 30]
     assert run.curves["step"].tolist() == [0, 10, 20, 30]
@@ -106,8 +106,13 @@ def test_replicates_train_as_one_population_of_separate_runs(tmp_path, cli_in_pr
 @pytest.fixture(scope="module")
 def trained_store(tmp_path_factory):
     """A store holding one small finished run, trained once for the tests that copy it."""
+    from typer.main import get_command
+
+    from landscape.cli.errors import run_guarded
+    from landscape.cli.main import app
+
     store = tmp_path_factory.mktemp("trained") / "store"
-    landscape("train", *SMALL, "--store", str(store), check=0)
+    assert run_guarded(get_command(app), ["train", *SMALL, "--store", str(store)]) == 0
     return store
 
 

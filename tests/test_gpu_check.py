@@ -7,7 +7,6 @@ accept; the slow test runs the whole check on the CPU at dry-run sizes.
 import importlib.util
 import json
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 import sys
 from pathlib import Path
 
@@ -65,22 +64,18 @@ def test_pytest_counts_become_figures(gpu_check):
 
 
 # "full" passes a subset of the flags of "dry" (checked below), so only "dry" asks the
-# scripts for their help in the default suite: a torch import each.
+# scripts for their help in the default suite.
 @pytest.mark.parametrize("size", [pytest.param("full", marks=pytest.mark.slow), "dry"])
 def test_every_flag_the_check_passes_is_one_its_scripts_accept(gpu_check, size):
-    steps = [(step, next((Path(p) for p in step.command if p.endswith(".py") and "experiments" in p), None))
+    steps = [(step, next((p for p in step.command if p.endswith(".py") and "experiments" in p), None))
              for step in gpu_check.plan("cuda", size)]
-    steps = [(step, script) for step, script in steps if script is not None and script.exists()]
-    with ThreadPoolExecutor(4) as pool:   # the scripts' help, side by side
-        list(pool.map(lambda s: _help(s[1], s[0].command), steps))
+    steps = [(step, script) for step, script in steps if script is not None and Path(script).exists()]
+    helps = _helps([_help_args(script, step.command) for step, script in steps])
     for step, script in steps:
         assert step.bound_s > 0
-        accepted = _help(script, step.command)
+        accepted = helps[_help_args(script, step.command)]
         for flag in (p for p in step.command if p.startswith("--")):
-            assert flag in accepted, f"{script.name} does not accept {flag} (gpu_check step {step.name})"
-
-
-_HELP: dict[tuple, str] = {}
+            assert flag in accepted, f"{Path(script).name} does not accept {flag} (gpu_check step {step.name})"
 
 
 def test_the_full_check_passes_no_flag_the_dry_one_does_not(gpu_check):
@@ -90,15 +85,34 @@ def test_the_full_check_passes_no_flag_the_dry_one_does_not(gpu_check):
     assert full.keys() == dry.keys() and all(full[name] <= dry[name] for name in full)
 
 
-def _help(script: Path, command: list[str]) -> str:
+def _help_args(script: str, command: list[str]) -> tuple[str, ...]:
     # gpu_steps.py has sub-steps: ask for the help of the one the command names.
-    args = [str(script)] + [p for p in command[command.index(str(script)) + 1:][:1] if not p.startswith("-")]
-    key = tuple(args)
-    if key not in _HELP:
-        _HELP[key] = subprocess.run([sys.executable, *args, "--help"], capture_output=True, text=True,
-                                    cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-                                    check=True).stdout
-    return _HELP[key]
+    return (script, *[p for p in command[command.index(script) + 1:][:1] if not p.startswith("-")])
+
+
+# Every script's `--help` as `python SCRIPT [SUBSTEP] --help` prints it, all in one process (each
+# script imports torch: once, not once per script), with experiments/ on the path as for a script.
+_DRIVER = """
+import contextlib, io, json, runpy, sys
+sys.path.insert(0, "experiments")
+out = {}
+for args in json.loads(sys.argv[1]):
+    sys.argv, buffer = [*args, "--help"], io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
+        runpy.run_path(args[0], run_name="__main__")
+    out["\\0".join(args)] = buffer.getvalue()
+print(json.dumps(out))
+"""
+
+
+def _helps(requests: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    import json
+
+    wanted = sorted(set(requests))
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(wanted)], capture_output=True, text=True,
+                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, check=True)
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {args: printed["\0".join(args)] for args in wanted}
 
 
 def test_unknown_steps_are_refused(gpu_check, capsys):
