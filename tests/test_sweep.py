@@ -311,8 +311,11 @@ def test_collect_mode_ships_byte_identical_run_files_back(tmp_path):
     store = tmp_path / "store"
     assert [t.status for t in result.tasks] == ["done", "done"]
     for task in result.tasks:
-        [(name, (digest, _))] = result.outcomes[task.key].files.items()
-        assert name == f"{task.runs[0]}.h5" and sha256((store / name).read_bytes()) == digest
+        files = result.outcomes[task.key].files
+        [index] = [name for name in files if "/" not in name]
+        assert index == f"{task.runs[0]}.h5" and len(files) > 1  # the index and its weight files
+        assert all(name == index or name.startswith(f"{task.runs[0]}.parts/") for name in files)
+        assert all(sha256((store / name).read_bytes()) == digest for name, (digest, _) in files.items())
         assert not any(Path(p).name.startswith("landscape-collect") for p in os.listdir(os.environ.get("TMPDIR", "/tmp"))
                        if task.key[:20] in p)
     seed1 = _direct(tmp_path / "reference", {**options, "seed": 1})
@@ -528,3 +531,23 @@ def test_every_swept_command_builds_its_request_from_its_default_flags(tmp_path)
         if name == "diet":
             point["fraction"] = 0.5
         check_call(name, parse_flags(name, {**point, "store": str(tmp_path / "s")}))
+
+
+def test_collect_brings_a_whole_run_back_index_and_weights(tmp_path):
+    """--collect in one process: the task runs into a scratch store, and what travels back is the
+    run file with every weight file it names (a run without them is damaged)."""
+    from landscape.sweep.collect import receive
+    from landscape.sweep.flags import parse_flags
+    from landscape.sweep.task import Payload, run_task
+
+    client = tmp_path / "client"
+    flags = parse_flags("train", {**TINY, "seed": 0, "store": str(client)})
+    outcome = run_task(Payload("k", "train", flags, 1, 10.0, {}, True))
+    assert outcome.status == "done", outcome.error
+    assert not client.exists()  # nothing written to the client's store by the task itself
+    receive(Store(client), outcome.files)
+    run = Store(client).open(outcome.runs[0])
+    assert run.complete and len(outcome.files) > 1
+    reference = _direct(tmp_path / "reference", {**TINY, "seed": 0})
+    ours, theirs = _weights(client, run.id), _weights(tmp_path / "reference", reference)
+    assert reference == run.id and all(torch.equal(ours[k], theirs[k]) for k in theirs)

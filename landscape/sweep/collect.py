@@ -18,6 +18,7 @@ from ..errors import StoreError
 from ..fileio import replace_durably
 from ..store import Store
 from ..store.files import RunLock
+from ..store.run import parts_dir
 from .task import sha256
 
 _ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f])")
@@ -68,20 +69,40 @@ def closure(store: Store, ids: Iterable[str]) -> list[str]:
     return sorted(seen)
 
 
+def run_files(store: Store, run_id: str) -> list[str]:
+    """A run's files as names relative to the store: its index `RUN.h5`, then its weights
+    `RUN.parts/STEP-HASH.h5` (the index names them; without them the run is damaged)."""
+    path = store.path_for(run_id)
+    parts = sorted(parts_dir(path).glob("*.h5")) if parts_dir(path).is_dir() else []
+    return [path.name] + [f"{parts_dir(path).name}/{p.name}" for p in parts]
+
+
 def inputs_for(store: Store, run_ids: list[str] | None, flags: dict[str, Any]) -> dict[str, bytes]:
     ids = closure(store, list(run_ids or []) + sorted(referenced(store, flags)))
-    return {f"{i}.h5": store.path_for(i).read_bytes() for i in ids}
+    return {name: (store.root / name).read_bytes() for i in ids for name in run_files(store, i)}
 
 
 def receive(store: Store, files: dict[str, tuple[str, bytes]]) -> None:
-    """Verify and rename each returned run file into `store` (raises StoreError on a bad hash)."""
+    """Verify and rename each returned run file into `store` (raises StoreError on a bad hash).
+    Every file is checked before any is renamed; a run's weight files land before its index, so
+    the index never names weights that are not there yet."""
     store.ensure_writable()
     for name, (digest, data) in sorted(files.items()):
         if sha256(data) != digest:
             raise StoreError(f"run file {name} arrived damaged (its SHA-256 differs from the worker's)",
                              "rerun the sweep: the task's run is resumed from its last good copy")
-        run_id = name.removesuffix(".h5")
-        tmp = store.root / f".{name}.tmp.collect.{os.getpid()}"
-        tmp.write_bytes(data)
+    indexes = sorted(n for n in files if "/" not in n)
+    for index in indexes:
+        run_id = index.removesuffix(".h5")
         with RunLock(store.root / ".locks" / f"{run_id}.lock", run_id):
-            replace_durably(tmp, store.path_for(run_id))
+            # Weight files are named by their content hash: writing one that exists changes nothing.
+            for name in sorted(n for n in files if n.startswith(f"{run_id}.parts/")):
+                _land(store.root / name, files[name][1])
+            _land(store.path_for(run_id), files[index][1])
+
+
+def _land(final: Path, data: bytes) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp.collect.{os.getpid()}"
+    tmp.write_bytes(data)
+    replace_durably(tmp, final)

@@ -133,16 +133,19 @@ def sha256(data: bytes) -> str:
 def _scratch(payload: Payload) -> Path:
     """A store of this task's own on the worker, holding the run files it starts from."""
     root = Path(tempfile.mkdtemp(prefix=f"landscape-collect-{payload.key[:40]}-"))
-    for name, data in payload.inputs.items():
+    for name, data in payload.inputs.items():   # RUN.h5 and RUN.parts/STEP-HASH.h5
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     return root
 
 
 def _changed(scratch: Path, inputs: dict[str, bytes]) -> dict[str, tuple[str, bytes]]:
-    """Run files the task wrote (new or changed), with their hashes, to travel back to the client."""
+    """Run files the task wrote (new or changed: indexes and their weight files), with their
+    hashes, to travel back to the client."""
     out = {}
-    for path in sorted(scratch.glob("*.h5")):
+    for path in sorted([*scratch.glob("*.h5"), *scratch.glob("*.parts/*.h5")]):
+        name = path.relative_to(scratch).as_posix()
         data = path.read_bytes()
-        if inputs.get(path.name) != data:
-            out[path.name] = (sha256(data), data)
+        if inputs.get(name) != data:
+            out[name] = (sha256(data), data)
     return out
