@@ -349,18 +349,22 @@ def test_readme_section_runs(tmp_path):
         port = str(s.getsockname()[1])
     script = ["set -e"]
     for index, (lang, body) in enumerate(_readme_section()):
-        if lang == "console":
-            continue  # the SLURM example: there is no SLURM here (its job script is tested above)
+        if lang in ("console", "text"):
+            continue  # the SLURM example (its job script is tested above) and the GPU workers: not here
         script.append(f"export LANDSCAPE_STORE=$PWD/store-{index}")
         body = body.replace("8786", port)
-        script.append(body if lang == "bash" else f"python - <<'PY'\n{body}PY")
+        if lang == "bash":
+            script.append(body)
+        else:  # as a notebook runs it: no main module that worker processes would import again
+            (tmp_path / f"block{index}.py").write_text(body)
+            script.append(f"python -c \"exec(open('block{index}.py').read())\"")
     bin_dir = str(Path(sys.executable).parent)
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=900, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "4 to run (dry run" in out and "sweep: 4 done" in out and "sweep: 4 reused" in out
-    assert out.count("sweep: 4 done") == 3  # locally, on the hand-started workers, on the GPU workers
+    assert out.count("sweep: 4 done") == 2  # locally, and on the hand-started workers
     assert "flock works" in out and "rename works" in out and "'done'" in out
 
 
@@ -395,7 +399,7 @@ def test_ctrl_c_cancels_the_sweep_cleanly_and_leaves_runs_resumable(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on a terminal reaches the whole foreground group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "interrupted: rerun the same command" in err
+    assert "interrupted" in err and "rerun the same command" in err  # one line, as for any command
     time.sleep(3)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # no worker process outlives the sweep
