@@ -386,7 +386,7 @@ def test_a_task_waits_for_a_run_another_process_is_writing_then_reuses_it(tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_sweep_cleanly_and_leaves_runs_resumable(tmp_path):
     path = tmp_path / "long.toml"
-    path.write_text(spec_text("train", {**TINY, "steps": "3000it", "eval_every": "500it"}, "seed = [0, 1]"))
+    path.write_text(spec_text("train", {**TINY, "steps": "20000it", "eval_every": "5000it"}, "seed = [0, 1]"))
     store = tmp_path / "store"
     proc = subprocess.Popen([sys.executable, "-m", "landscape.cli.main", "sweep", str(path), "--store", str(store),
                              "--workers", "2", "--status-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
