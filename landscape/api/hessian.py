@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..geometry import HessianOperator, hutchinson_trace, per_layer, slq_density, top_eigen
 from ..geometry.spectrum import EIGEN_METHODS
 from ..store import Run, Store
+from ..store.networks import read_networks
 from ..train.rng import derive_seed, generator
 from .probes import DEFAULT_EXAMPLES, Network, check_examples, imp_members, load_network, sample_index
 from .refs import ROLES, Endpoint, resolve_endpoint
@@ -254,20 +255,6 @@ def _metrics(results: list[NetworkResult]) -> dict[str, float]:
     return {"top_eigenvalue": float(first.eigenvalues[0]), "trace": first.trace, "trace_stderr": first.trace_stderr,
             "loss": first.loss, "networks": len(results),
             "time_s": sum(sum(r.seconds.values()) for r in results)}
-
-
-def read_networks(run: Run) -> list[dict[str, Any]]:
-    """Each measured network's attributes (and arrays under "arrays"), in order."""
-    out = []
-    for name in run.sections("networks"):
-        record = run.section(f"networks/{name}")
-        layers = run.section(f"networks/{name}/layers")
-        if layers:
-            record["layers"] = layers
-        record["seconds"] = run.section(f"networks/{name}/seconds")
-        record["arrays"] = run.arrays(f"networks/{name}")
-        out.append(record)
-    return out
 
 
 __all__ = ["HessianSettings", "hessian", "resolve_members", "measure", "NetworkResult", "read_networks", "BN_NOTE"]

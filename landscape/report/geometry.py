@@ -16,7 +16,6 @@ The IMP report finds the hessian runs made of it in the same store and adds the 
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Sequence
 
@@ -24,6 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..store import Store
+from ..store.networks import read_networks
 from .framework import Run, Section, Table, plotly_text, section_for
 # Importing .imp registers the IMP report's own sections before ours, so they come first in it.
 from .imp import LABEL, ROLES, accuracy_layout, band_traces
@@ -36,20 +36,6 @@ def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 
     fig.update_xaxes(title_text=xtitle)
     fig.update_yaxes(title_text=ytitle)
     return fig
-
-
-def read_networks(run: Run) -> list[dict[str, Any]]:
-    """A hessian run's networks (attributes, per-layer and density arrays), in order."""
-    out = []
-    for name in run.sections("networks"):
-        record = run.section(f"networks/{name}")
-        layers = run.section(f"networks/{name}/layers")
-        if layers:
-            layers["eigenvalues"] = [json.loads(v) if isinstance(v, str) else v for v in layers.get("eigenvalues", [])]
-            record["layers"] = layers
-        record["arrays"] = run.arrays(f"networks/{name}")
-        out.append(record)
-    return out
 
 
 def _short(record: dict) -> str:
